@@ -1,0 +1,1 @@
+"""SPIN Assistant: channels, storage, scheduler and the ``spin`` command line."""

@@ -1,0 +1,1 @@
+"""Rasa NLU data, domain and the custom components shared with the app."""
