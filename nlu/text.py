@@ -40,15 +40,19 @@ _VIETNAMESE_FOLDED_WORDS = frozenset(
 
 
 def normalize(text: str) -> str:
-    """Return ``text`` in NFC with zero-width and control characters removed.
+    """Return ``text`` in NFC with zero-width and other format characters removed.
 
-    NFKC is never used because it splits the Lao vowel U+0EB3, which breaks Lao
-    segmentation. Whitespace runs collapse to one space.
+    Control characters and line or paragraph separators become spaces, and whitespace
+    runs collapse to one space. NFKC is never used because it splits the Lao vowel
+    U+0EB3, which breaks Lao segmentation.
     """
-    text = unicodedata.normalize("NFC", text)
+    # Invisible characters go before NFC, so that a mark typed after one still
+    # composes with its letter ("e", U+200B, U+0302 becomes "ê").
     text = text.translate(_ZERO_WIDTH_TABLE)
+    text = "".join(char for char in text if unicodedata.category(char) != "Cf")
+    text = unicodedata.normalize("NFC", text)
     text = "".join(
-        " " if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") else char
+        " " if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char
         for char in text
     )
     return _SPACES.sub(" ", text).strip()

@@ -1,0 +1,1 @@
+"""Turn handlers, one module per capability."""

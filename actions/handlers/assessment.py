@@ -1,0 +1,1 @@
+"""Guided self-assessments (registered handlers)."""

@@ -1,0 +1,1 @@
+"""Events catalogue, subscriptions and reminders in chat (registered handlers)."""

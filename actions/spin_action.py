@@ -1,0 +1,72 @@
+"""The single custom action that Rasa calls on every turn."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.context import TurnContext
+from actions.reply import PRESS_INTENT, Reply
+from actions.router import load_handlers, route
+from actions.users import choose_language, get_or_create_user, split_sender_id
+from bot.i18n import gettext, normalize_language
+from bot.storage.db import session_scope
+from nlu.text import detect_language
+
+logger = logging.getLogger(__name__)
+
+load_handlers()
+
+
+def run_turn(sender_id: str, latest_message: dict[str, Any]) -> list[Reply]:
+    """Handle one turn in its own database transaction and return the replies.
+
+    Any error rolls the transaction back and becomes a polite apology, so a failing
+    turn leaves no half-written record and shows no stack trace to the user.
+    """
+    text = str(latest_message.get("text") or "")
+    metadata = latest_message.get("metadata") or {}
+    intent = (latest_message.get("intent") or {}).get("name")
+    confidence = float((latest_message.get("intent") or {}).get("confidence") or 0.0)
+    entities = list(latest_message.get("entities") or [])
+    command = next((str(e["value"]) for e in entities if e.get("entity") == "cmd"), None) if intent == PRESS_INTENT else None
+
+    channel, external_id = split_sender_id(sender_id)
+    try:
+        with session_scope() as session:
+            user = get_or_create_user(session, channel, external_id)
+            language = choose_language("" if command else text, user, metadata.get("ui_language"))
+            context = TurnContext(
+                sender_id=sender_id,
+                text=text,
+                intent=intent,
+                confidence=confidence,
+                entities=entities,
+                command=command,
+                user=user,
+                language=language,
+                session=session,
+                ui_language=metadata.get("ui_language"),
+            )
+            return route(context)
+    except Exception:
+        logger.exception("turn failed for %s (intent %s, command %s)", sender_id, intent, command)
+        language = normalize_language(detect_language(text) or metadata.get("ui_language"))
+        return [Reply(text=gettext("core.error", language), language=language)]
+
+
+class ActionSpin(Action):
+    """Routes every turn to the handlers in :mod:`actions.handlers`."""
+
+    def name(self) -> str:
+        return "action_spin"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        replies = await asyncio.to_thread(run_turn, tracker.sender_id or "", tracker.latest_message or {})
+        for reply in replies:
+            dispatcher.utter_message(**reply.to_rasa())
+        return []

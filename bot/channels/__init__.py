@@ -1,0 +1,1 @@
+"""Channels: where users reach the assistant (console, Telegram, Zalo)."""

@@ -1,0 +1,133 @@
+"""``spin chat``: talk to the full stack interactively or from a script file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+import uuid
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from bot.channels.base import IncomingMessage, OutgoingMessage
+from bot.conversation import Conversation
+from bot.rasa_client import RasaClient
+from bot.services import running_services
+from bot.settings import get_settings
+
+#: A script line ``#N`` presses button N (from 1) of the latest reply with buttons.
+BUTTON_LINE = re.compile(r"^#(\d+)$")
+
+CHANNEL = "console"
+
+
+class ButtonNotFoundError(ValueError):
+    """A ``#N`` line with no such button in the latest reply that had buttons."""
+
+
+def resolve_input(line: str, latest_buttons: list[tuple[str, str]]) -> tuple[str, str]:
+    """Return (text to send, what to echo) for a script or console line."""
+    match = BUTTON_LINE.match(line.strip())
+    if not match:
+        return line, line
+    number = int(match.group(1))
+    if not 1 <= number <= len(latest_buttons):
+        raise ButtonNotFoundError(f"{line.strip()}: the latest reply with buttons has {len(latest_buttons)} button(s)")
+    title, payload = latest_buttons[number - 1]
+    return payload, title
+
+
+async def _run_script(conversation: Conversation, lines: list[str], user: str, as_json: bool, console: Console) -> int:
+    latest_buttons: list[tuple[str, str]] = []
+    failures = 0
+    for raw in lines:
+        line = raw.rstrip("\n")
+        if not line.strip():
+            continue
+        try:
+            text, _shown = resolve_input(line, latest_buttons)
+        except ButtonNotFoundError as error:
+            failures += 1
+            print(json.dumps({"input": line, "error": str(error), "replies": []}, ensure_ascii=False), flush=True)
+            continue
+        replies = await conversation.handle(IncomingMessage(channel=CHANNEL, external_id=user, text=text))
+        latest_buttons = _buttons_of(replies) or latest_buttons
+        if as_json:
+            print(json.dumps({"input": line, "replies": [reply.to_json() for reply in replies]}, ensure_ascii=False), flush=True)
+        else:
+            console.print(f"[bold]> {line}[/bold]")
+            _print_replies(console, replies)
+    return failures
+
+
+def _buttons_of(replies: list[OutgoingMessage]) -> list[tuple[str, str]]:
+    for reply in reversed(replies):
+        if reply.buttons:
+            return [(button.title, button.payload) for button in reply.buttons]
+    return []
+
+
+def _print_replies(console: Console, replies: list[OutgoingMessage]) -> None:
+    for reply in replies:
+        if reply.text:
+            console.print(reply.text, markup=False, highlight=False)
+        if reply.sources:
+            console.print("  " + " · ".join(source.title for source in reply.sources), style="dim", markup=False)
+        if reply.image:
+            console.print(f"  [image] {reply.image}", style="cyan", markup=False)
+        if reply.document:
+            console.print(f"  [file] {reply.document}", style="cyan", markup=False)
+        for number, button in enumerate(reply.buttons, start=1):
+            console.print(f"  [#{number}] {button.title}", style="green", markup=False)
+
+
+async def _interactive(conversation: Conversation, user: str, console: Console) -> None:
+    console.print("SPIN Assistant: type a message, #N to press button N, Ctrl-D to quit.", style="bold")
+    latest_buttons: list[tuple[str, str]] = []
+    while True:
+        try:
+            line = await asyncio.to_thread(input, "you> ")
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            return
+        if not line.strip():
+            continue
+        try:
+            text, _shown = resolve_input(line, latest_buttons)
+        except ButtonNotFoundError as error:
+            console.print(str(error), style="red")
+            continue
+        replies = await conversation.handle(IncomingMessage(channel=CHANNEL, external_id=user, text=text))
+        latest_buttons = _buttons_of(replies) or latest_buttons
+        _print_replies(console, replies)
+
+
+def chat(
+    script: Path | None = typer.Option(None, "--script", exists=True, dir_okay=False, help="File with one input per line; '#N' presses button N."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per input."),
+    user: str = typer.Option("", "--user", help="Console user id; keep it to resume a conversation. Default: new id for scripts, 'local' otherwise."),
+) -> None:
+    """Chat through Rasa and the action server, starting them when they are not running."""
+    settings = get_settings()
+    console = Console(stderr=as_json)
+    user = user or (f"script-{uuid.uuid4().hex[:12]}" if script else "local")
+
+    async def main(service_settings: object) -> int:
+        client = RasaClient(service_settings)  # type: ignore[arg-type]
+        conversation = Conversation(client)
+        try:
+            if script is not None:
+                lines = script.read_text(encoding="utf-8").splitlines()
+                return await _run_script(conversation, lines, user, as_json, console)
+            await _interactive(conversation, user, console)
+            return 0
+        finally:
+            await client.aclose()
+
+    with running_services(settings) as services:
+        failures = asyncio.run(main(services.settings(settings)))
+    if failures:
+        sys.exit(1)
