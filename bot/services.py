@@ -30,6 +30,8 @@ RASA_MODEL = "spin.tar.gz"
 #: Rasa takes 17-19 s to load on 2 cores; the action server loads the embedding model.
 STARTUP_TIMEOUT_SECONDS = 180.0
 LOOPBACK = "127.0.0.1"
+#: Events Rasa keeps per conversation (see nlu/tracker_store.py).
+TRACKER_MAX_EVENTS = 100
 
 
 class ServiceError(RuntimeError):
@@ -90,7 +92,11 @@ class RunningServices:
 def _write_endpoints(settings: Settings, action_port: int) -> Path:
     path = settings.var_dir / "run" / f"endpoints-{action_port}.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f'action_endpoint:\n  url: "http://{LOOPBACK}:{action_port}/webhook"\n', encoding="utf-8")
+    path.write_text(
+        f'action_endpoint:\n  url: "http://{LOOPBACK}:{action_port}/webhook"\n'
+        f"tracker_store:\n  type: nlu.tracker_store.WindowedTrackerStore\n  max_events: {TRACKER_MAX_EVENTS}\n",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -177,7 +183,7 @@ def start_services(settings: Settings | None = None, *, rasa_port: int | None = 
         rasa_log = logs / "rasa.log"
         rasa_process = _spawn(
             [
-                str(RASA_VENV / "bin" / "rasa"), "run",
+                str(rasa_python), "-m", "nlu.serve", "run",
                 "--interface", LOOPBACK, "--port", str(rasa_port),
                 "--enable-api", "--auth-token", token,
                 "--model", str(model),
