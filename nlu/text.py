@@ -35,6 +35,25 @@ _VIETNAMESE_FOLDED_WORDS = frozenset(
     nhuom go tre may mac giay da thuc pham che bien su kien hoi cho danh gia ngon ngu
     xoa du lieu huy dang ky nhac toi tro giup tam biet vang dung roi sai khong phai
     o dau khi nao bao nhieu tai sao nguoi lao dong moi truong xanh ben vung
+    tieng viet anh chuyen doi sang tra loi bang nhe di lai sau hen gap thoi noi
+    tiep het thong tin ca nhan luon chac chan ko chua thoat qua bo ket vien tu van
+    truc thue thu nhap tinh troi mua ngay mai hom bong han quoc ke chuyen cuoi xo so
+    mien bac dien thoai tot kiem tra muc cong ty tieu chuan hang xuat khau chau tuyen
+    thang nhan nhung ve cung vi them bot nhieu it lon nho moi cu duoc hoac hoi
+    """.split()
+)
+
+#: Frequent English words, so that "the", "can" or "on" alone do not make a sentence
+#: Vietnamese: several of them are also Vietnamese words once diacritics are removed.
+_ENGLISH_WORDS = frozenset(
+    """
+    a an the is are was were be been am i you he she it we they me my your our their
+    this that these those what which who whom whose when where why how and or but if
+    then so not no yes of to in on at by for with from about into over after before
+    do does did done have has had can could will would should may might must shall
+    please want need like get got make show tell give let stop start help thanks thank
+    hello hi hey bye goodbye ok okay sure there here all any some more most much many
+    up out off just only also very too again now today tomorrow yesterday
     """.split()
 )
 
@@ -87,7 +106,8 @@ def detect_language(text: str) -> str | None:
 
     Khmer and Lao are told by script. Latin text is Vietnamese when it has
     Vietnamese letters or tone marks, or when at least a third of its words are common
-    Vietnamese words typed without diacritics; otherwise English. Text with no letters
+    Vietnamese words typed without diacritics and they outnumber common English words;
+    otherwise English. Text with no letters
     (emoji, digits) returns None so the caller keeps the language it already knows.
     """
     text = normalize(text)
@@ -109,7 +129,8 @@ def detect_language(text: str) -> str | None:
         return "vi"
 
     vietnamese_words = sum(1 for word in words if word in _VIETNAMESE_FOLDED_WORDS)
-    if vietnamese_words and vietnamese_words * 3 >= len(words):
+    english_words = sum(1 for word in words if word in _ENGLISH_WORDS)
+    if vietnamese_words > english_words and vietnamese_words * 3 >= len(words):
         return "vi"
     return "en"
 
