@@ -6,6 +6,7 @@ chat, services on 127.0.0.1.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from pathlib import Path
 
@@ -51,6 +52,23 @@ class Settings(BaseSettings):
     telegram_admin_ids: list[int] = Field(default_factory=list)
 
     default_timezone: str = "Asia/Ho_Chi_Minh"
+
+    # Event reminders (bot/scheduler); see docs/events.md.
+    reminder_offsets_seconds: list[int] = Field(
+        default_factory=lambda: [7 * 86400, 86400, 2 * 3600],
+        description="Seconds before an event's start at which owners are reminded, unless users.reminder_offsets is set.",
+    )
+    quiet_hours_start: dt.time = Field(default=dt.time(21, 0), description="Local time (owner's zone) when quiet hours begin.")
+    quiet_hours_end: dt.time = Field(default=dt.time(7, 0), description="Local time (owner's zone) when quiet hours end.")
+    reminder_grace_seconds: int = Field(default=12 * 3600, description="How late a due message may still be sent, in seconds.")
+    scheduler_plan_interval_seconds: int = Field(default=60, description="Seconds between two planning passes.")
+    scheduler_wake_interval_seconds: int = Field(default=30, description="Seconds between two forced delivery passes.")
+    scheduler_standby_poll_seconds: float = Field(default=5.0, description="Seconds a standby scheduler waits between lock attempts.")
+    delivery_rate_per_second: float = Field(
+        default=29.0, description="Token-bucket rate of the delivery worker in messages/s; 0 leaves throttling to the channel."
+    )
+    delivery_concurrency: int = Field(default=4, description="Messages the delivery worker sends at the same time.")
+    delivery_max_attempts: int = Field(default=5, description="Send attempts before a delivery is marked failed.")
 
     @property
     def resolved_database_url(self) -> str:

@@ -82,7 +82,7 @@ class Embedder(Protocol):
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-class IndexError_(RuntimeError):
+class KnowledgeIndexError(RuntimeError):
     """The index folder is missing, corrupt or inconsistent."""
 
 
@@ -128,6 +128,15 @@ class DocumentChange:
     kept: int = 0
     added: int = 0
     removed: int = 0
+
+
+@dataclasses.dataclass
+class _DocumentPlan:
+    article: Article
+    chunks: list[Chunk]
+    kept: dict[str, ChunkRecord] = dataclasses.field(default_factory=dict)
+    to_embed: list[Chunk] = dataclasses.field(default_factory=list)
+    stale: list[int] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -274,7 +283,7 @@ class KnowledgeIndex:
         if self._faiss is None:
             self._faiss = faiss.IndexIDMap2(faiss.IndexFlatIP(int(vectors.shape[1])))
         if vectors.shape[1] != self._faiss.d:
-            raise IndexError_(
+            raise KnowledgeIndexError(
                 f"Embedding dimension {vectors.shape[1]} differs from the index's {self._faiss.d}; "
                 "rebuild the index for the new model."
             )
@@ -286,13 +295,13 @@ class KnowledgeIndex:
         if self._faiss is not None:
             removed = self._faiss.remove_ids(np.asarray(int_ids, dtype=np.int64))
             if removed != len(int_ids):
-                raise IndexError_(f"FAISS removed {removed} of {len(int_ids)} vectors; the index is inconsistent.")
+                raise KnowledgeIndexError(f"FAISS removed {removed} of {len(int_ids)} vectors; the index is inconsistent.")
         for int_id in int_ids:
             record = self.chunks.pop(int_id)
             del self.chunk_int_ids[record.chunk_id]
         self._bm25 = None
 
-    def _record(self, chunk: Chunk, int_id: int) -> ChunkRecord:
+    def _record(self, chunk: Chunk, int_id: int, tokens: list[str] | None = None) -> ChunkRecord:
         return ChunkRecord(
             int_id=int_id,
             chunk_id=chunk.id,
@@ -305,60 +314,77 @@ class KnowledgeIndex:
             overlap_chars=chunk.overlap_chars,
             position=chunk.position,
             content_hash=chunk.content_hash,
-            lexical_tokens=lexical_tokens(chunk.embedding_text),
+            lexical_tokens=tokens if tokens is not None else lexical_tokens(chunk.embedding_text),
         )
 
-    def _set_chunks(self, article: Article, chunks: Sequence[Chunk]) -> DocumentChange:
-        """Make the document's chunks equal ``chunks``, embedding only new or changed text."""
-        change = DocumentChange()
-        old_ids = {record.chunk_id: record for record in self.document_chunks(article.document_id)}
-        to_embed: list[Chunk] = []
-        stale: list[int] = []
+    def _plan(self, article: Article, chunks: Sequence[Chunk]) -> _DocumentPlan:
+        """Compare ``chunks`` with the indexed ones: which to keep, embed or remove."""
+        plan = _DocumentPlan(article, list(chunks))
+        old_records = {record.chunk_id: record for record in self.document_chunks(article.document_id)}
         for chunk in chunks:
-            old = old_ids.pop(chunk.id, None)
+            old = old_records.pop(chunk.id, None)
             if old is not None and old.content_hash == chunk.content_hash:
-                updated = self._record(chunk, old.int_id)
-                updated.lexical_tokens = old.lexical_tokens  # Same embedded text, so same words.
-                self.chunks[old.int_id] = updated
-                change.kept += 1
-            else:
-                if old is not None:
-                    stale.append(old.int_id)
-                to_embed.append(chunk)
-        stale.extend(record.int_id for record in old_ids.values())
+                plan.kept[chunk.id] = old
+                continue
+            if old is not None:
+                plan.stale.append(old.int_id)
+            plan.to_embed.append(chunk)
+        plan.stale.extend(record.int_id for record in old_records.values())
+        return plan
 
-        vectors = self.embedder.embed_passages([chunk.embedding_text for chunk in to_embed]) if to_embed else None
-        self._remove_ids(stale)
-        change.removed = len(stale)
-        if vectors is not None:
-            new_ids = list(range(self.next_id, self.next_id + len(to_embed)))
-            self.next_id += len(to_embed)
+    def _apply(self, plan: _DocumentPlan, vectors: np.ndarray) -> DocumentChange:
+        """Make the document's chunks equal the plan's, using ``vectors`` for ``plan.to_embed``."""
+        for chunk in plan.chunks:
+            old = plan.kept.get(chunk.id)
+            if old is not None:
+                updated = self._record(chunk, old.int_id, old.lexical_tokens)
+                self.chunks[old.int_id] = updated
+        self._remove_ids(plan.stale)
+        if plan.to_embed:
+            new_ids = list(range(self.next_id, self.next_id + len(plan.to_embed)))
+            self.next_id += len(plan.to_embed)
             self._add_vectors(new_ids, vectors)
-            for chunk, int_id in zip(to_embed, new_ids, strict=True):
+            for chunk, int_id in zip(plan.to_embed, new_ids, strict=True):
                 self.chunks[int_id] = self._record(chunk, int_id)
                 self.chunk_int_ids[chunk.id] = int_id
-            change.added = len(to_embed)
 
+        article = plan.article
         self.documents[article.document_id] = DocumentRecord(
             document_id=article.document_id,
             article_id=article.id,
             language=article.language,
             title=article.title,
             source_hash=article.source_hash,
-            chunk_ids=[chunk.id for chunk in chunks],
+            chunk_ids=[chunk.id for chunk in plan.chunks],
         )
         self._bm25 = None
-        return change
+        return DocumentChange(kept=len(plan.kept), added=len(plan.to_embed), removed=len(plan.stale))
+
+    def _set_documents(self, articles: Sequence[Article]) -> list[DocumentChange]:
+        """Add or replace several documents, embedding all new chunk texts in one batch.
+
+        Embedding happens before any change, so a failure leaves the index as it was.
+        """
+        plans = [self._plan(article, chunk_article(article, self.tokenizer)) for article in articles]
+        texts = [chunk.embedding_text for plan in plans for chunk in plan.to_embed]
+        vectors = self.embedder.embed_passages(texts) if texts else np.zeros((0, 0), dtype=np.float32)
+        changes = []
+        offset = 0
+        for plan in plans:
+            count = len(plan.to_embed)
+            changes.append(self._apply(plan, vectors[offset : offset + count]))
+            offset += count
+        return changes
 
     def add_document(self, article: Article) -> DocumentChange:
         """Chunk, embed and add an article language version; raise ValueError if it is already indexed."""
         if article.document_id in self.documents:
             raise ValueError(f"Document {article.document_id} is already indexed; use replace_document.")
-        return self._set_chunks(article, chunk_article(article, self.tokenizer))
+        return self._set_documents([article])[0]
 
     def replace_document(self, article: Article) -> DocumentChange:
         """Update an indexed article language version (or add it), re-embedding only changed chunks."""
-        return self._set_chunks(article, chunk_article(article, self.tokenizer))
+        return self._set_documents([article])[0]
 
     def remove_document(self, document_id: str) -> int:
         """Remove a document and its chunks; return the number of chunks removed (0 if unknown)."""
@@ -400,17 +426,17 @@ class KnowledgeIndex:
         for document_id in sorted(set(self.documents) - wanted):
             report.chunks_removed += self.remove_document(document_id)
             report.documents_removed += 1
-        for article in articles:
-            existing = self.documents.get(article.document_id)
-            if existing is not None and existing.source_hash == article.source_hash:
-                continue
-            change = self.replace_document(article)
+        changed = [
+            article
+            for article in articles
+            if article.document_id not in self.documents
+            or self.documents[article.document_id].source_hash != article.source_hash
+        ]
+        report.documents_replaced = sum(1 for article in changed if article.document_id in self.documents)
+        report.documents_added = len(changed) - report.documents_replaced
+        for change in self._set_documents(changed):
             report.chunks_embedded += change.added
             report.chunks_removed += change.removed
-            if existing is None:
-                report.documents_added += 1
-            else:
-                report.documents_replaced += 1
 
         self.content_hash = fingerprint
         self.check_consistency()
@@ -418,19 +444,19 @@ class KnowledgeIndex:
         return report
 
     def check_consistency(self) -> None:
-        """Raise IndexError_ unless FAISS ids, chunk records and documents agree."""
+        """Raise KnowledgeIndexError unless FAISS ids, chunk records and documents agree."""
         faiss_ids = set() if self._faiss is None else set(faiss.vector_to_array(self._faiss.id_map).tolist())
         record_ids = set(self.chunks)
         if faiss_ids != record_ids:
-            raise IndexError_(
+            raise KnowledgeIndexError(
                 f"FAISS holds {len(faiss_ids)} ids and the records {len(record_ids)}; "
                 f"{len(faiss_ids - record_ids)} only in FAISS, {len(record_ids - faiss_ids)} only in the records."
             )
         listed = [chunk_id for document in self.documents.values() for chunk_id in document.chunk_ids]
         if sorted(listed) != sorted(self.chunk_int_ids) or any(self.chunks[i].chunk_id != c for c, i in self.chunk_int_ids.items()):
-            raise IndexError_("Document chunk lists and chunk records disagree.")
+            raise KnowledgeIndexError("Document chunk lists and chunk records disagree.")
         if record_ids and max(record_ids) >= self.next_id:
-            raise IndexError_(f"Chunk id {max(record_ids)} is not below next_id {self.next_id}.")
+            raise KnowledgeIndexError(f"Chunk id {max(record_ids)} is not below next_id {self.next_id}.")
 
     # ----------------------------------------------------------------- persistence
 
@@ -484,7 +510,7 @@ class KnowledgeIndex:
         """Load the current version in ``index_dir``; return an empty index when there is none.
 
         An index saved with another layout version is returned empty too (with a
-        warning), so the next build rebuilds it. Raises IndexError_ when files are corrupt.
+        warning), so the next build rebuilds it. Raises KnowledgeIndexError when files are corrupt.
         """
         index = cls(embedder, tokenizer)
         pointer = index_dir / CURRENT_FILE
@@ -499,9 +525,11 @@ class KnowledgeIndex:
             sidecar = json.loads((folder / CHUNKS_FILE).read_text(encoding="utf-8"))
             if manifest["dimension"] is not None:
                 loaded = faiss.read_index(str(folder / FAISS_FILE))
-                index._faiss = faiss.downcast_index(loaded)
+                if not isinstance(loaded, faiss.IndexIDMap2):
+                    raise ValueError(f"{FAISS_FILE} holds a {type(loaded).__name__}, expected IndexIDMap2")
+                index._faiss = loaded
         except (OSError, ValueError, KeyError, RuntimeError) as error:
-            raise IndexError_(f"Cannot load the index in {folder}: {error}. Delete {index_dir} and rebuild it.") from error
+            raise KnowledgeIndexError(f"Cannot load the index in {folder}: {error}. Delete {index_dir} and rebuild it.") from error
 
         index.embedding_model = manifest["embedding_model"]
         index.content_hash = manifest["content_hash"]
@@ -560,7 +588,7 @@ def main(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         report = build_index(content_dir, index_dir, model)
-    except (IndexError_, OSError) as error:
+    except (KnowledgeIndexError, OSError) as error:
         typer.echo(f"Error: {error}", err=True)
         raise typer.Exit(1) from error
     if report.unchanged:
