@@ -23,8 +23,21 @@ TITLE_COLUMNS = tuple(f"title_{language}" for language in SUPPORTED_LANGUAGES)
 DESCRIPTION_COLUMNS = tuple(f"description_{language}" for language in SUPPORTED_LANGUAGES)
 #: Every column, in the order ``spin events export`` writes them.
 COLUMNS = (
-    "uid", "kind", "status", "start", "end", "timezone", "country", "province", "place",
-    "sectors", "organiser", "url", "is_sample", *TITLE_COLUMNS, *DESCRIPTION_COLUMNS,
+    "uid",
+    "kind",
+    "status",
+    "start",
+    "end",
+    "timezone",
+    "country",
+    "province",
+    "place",
+    "sectors",
+    "organiser",
+    "url",
+    "is_sample",
+    *TITLE_COLUMNS,
+    *DESCRIPTION_COLUMNS,
 )
 REQUIRED_COLUMNS = ("uid", "kind", "start", "country")
 _SECTOR_SEPARATORS = re.compile(r"[;,|]")
@@ -64,7 +77,12 @@ def read_csv(text: str, file: str) -> Iterator[tuple[int, EventRecord | ImportPr
     header = [name.strip() for name in reader.fieldnames or []]
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if missing:
-        yield 1, ImportProblem(file, 1, f"header lacks column(s) {', '.join(missing)}: the first line must name the columns {', '.join(COLUMNS)}")
+        yield (
+            1,
+            ImportProblem(
+                file, 1, f"header lacks column(s) {', '.join(missing)}: the first line must name the columns {', '.join(COLUMNS)}"
+            ),
+        )
         return
     unknown = [name for name in header if name not in COLUMNS]
     if unknown:
@@ -76,7 +94,14 @@ def read_csv(text: str, file: str) -> Iterator[tuple[int, EventRecord | ImportPr
         line = previous_end + 1
         previous_end = reader.line_num
         if None in row:
-            yield line, ImportProblem(file, line, f"row has {len(header) + len(row[None])} fields but the header has {len(header)}: quote fields that contain commas")  # type: ignore[index]
+            yield (
+                line,
+                ImportProblem(
+                    file,
+                    line,
+                    f"row has {len(header) + len(row[None])} fields but the header has {len(header)}: quote fields that contain commas",
+                ),
+            )  # type: ignore[index]
             continue
         if not any((value or "").strip() for value in row.values()):
             continue

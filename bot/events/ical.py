@@ -101,11 +101,18 @@ def _record_from_vevent(component: icalendar.cal.Component) -> EventRecord:
     if end is None and duration is not None:
         end = start + duration.dt
     zone_name = _text(component.get("X-SPIN-TIMEZONE"))
-    if zone_name is None and isinstance(start, dt.datetime) and isinstance(start.tzinfo, ZoneInfo) and start.tzinfo.key in _TIMEZONE_COUNTRIES:
+    if (
+        zone_name is None
+        and isinstance(start, dt.datetime)
+        and isinstance(start.tzinfo, ZoneInfo)
+        and start.tzinfo.key in _TIMEZONE_COUNTRIES
+    ):
         zone_name = start.tzinfo.key
     country = _text(component.get("X-SPIN-COUNTRY")) or (_TIMEZONE_COUNTRIES.get(zone_name) if zone_name else None)
     if isinstance(start, dt.datetime) and start.tzinfo is not None and isinstance(start.tzinfo, ZoneInfo) and zone_name is None:
-        raise InvalidEventError(f"DTSTART time zone {start.tzinfo.key} is not a venue zone: use one of {', '.join(sorted(_TIMEZONE_COUNTRIES))}")
+        raise InvalidEventError(
+            f"DTSTART time zone {start.tzinfo.key} is not a venue zone: use one of {', '.join(sorted(_TIMEZONE_COUNTRIES))}"
+        )
     organiser = _text(component.get("X-SPIN-ORGANISER"))
     organizer_property = component.get("ORGANIZER")
     if organiser is None and organizer_property is not None:
@@ -200,7 +207,9 @@ def export_calendar(events: Sequence[Event], stamp: dt.datetime) -> bytes:
             component.add("description", descriptions[first_description], parameters={"LANGUAGE": first_description})
             for language in SUPPORTED_LANGUAGES:
                 if language != first_description and descriptions.get(language):
-                    component.add("x-spin-description", icalendar.vText(descriptions[language]), parameters={"LANGUAGE": language})
+                    component.add(
+                        "x-spin-description", icalendar.vText(descriptions[language]), parameters={"LANGUAGE": language}
+                    )
         component.add("categories", [event.kind])
         component.add("x-spin-kind", icalendar.vText(event.kind))
         component.add("x-spin-timezone", icalendar.vText(event.timezone))

@@ -66,7 +66,11 @@ def import_events(session: Session, path: Path, now: dt.datetime, policy: Remind
             report.problems.append(item)
             continue
         if item.uid in seen:
-            report.problems.append(ImportProblem(str(path), line, f"uid {item.uid!r} repeats the event at line {seen[item.uid]}: give each event its own uid"))
+            report.problems.append(
+                ImportProblem(
+                    str(path), line, f"uid {item.uid!r} repeats the event at line {seen[item.uid]}: give each event its own uid"
+                )
+            )
             continue
         seen[item.uid] = line
         try:
@@ -74,7 +78,13 @@ def import_events(session: Session, path: Path, now: dt.datetime, policy: Remind
                 result = upsert_event(session, item, now, policy)
         except SQLAlchemyError as error:
             logger.warning("event uid %s at %s:%s was rejected by the database: %s", item.uid, path, line, error)
-            report.problems.append(ImportProblem(str(path), line, f"database rejected the event ({type(error).__name__}): {error.__class__.__doc__ or ''}".strip()))
+            report.problems.append(
+                ImportProblem(
+                    str(path),
+                    line,
+                    f"database rejected the event ({type(error).__name__}): {error.__class__.__doc__ or ''}".strip(),
+                )
+            )
             continue
         if result.outcome == "created":
             report.created += 1
@@ -86,6 +96,10 @@ def import_events(session: Session, path: Path, now: dt.datetime, policy: Remind
         report.notices += result.notices
     logger.info(
         "imported %s: %d new, %d updated, %d unchanged, %d problems",
-        path, report.created, report.updated, report.unchanged, len(report.problems),
+        path,
+        report.created,
+        report.updated,
+        report.unchanged,
+        len(report.problems),
     )
     return report

@@ -101,7 +101,11 @@ def event_card(event: Event, language: str) -> str:
 def event_details(event: Event, language: str) -> str:
     """Return the full text of an event: card, sectors, organiser, link and description."""
     lines = [event_card(event, language)]
-    sectors = format_list([sector_label(sector, language) for sector in event.sectors], locale=language) if event.sectors else sector_label(None, language)
+    sectors = (
+        format_list([sector_label(sector, language) for sector in event.sectors], locale=language)
+        if event.sectors
+        else sector_label(None, language)
+    )
     lines.append(gettext("events.details.sectors", language, sectors=sectors))
     if event.organiser:
         lines.append(gettext("events.details.organiser", language, organiser=event.organiser))

@@ -72,7 +72,14 @@ def insert_deliveries(session: Session, rows: Sequence[PlannedDelivery]) -> int:
     for start in range(0, len(rows), INSERT_CHUNK):
         chunk = rows[start : start + INSERT_CHUNK]
         values: list[dict[str, Any]] = [
-            {"user_id": row.user_id, "event_id": row.event_id, "kind": row.kind, "due_at": row.due_at, "status": PENDING, "attempts": 0}
+            {
+                "user_id": row.user_id,
+                "event_id": row.event_id,
+                "kind": row.kind,
+                "due_at": row.due_at,
+                "status": PENDING,
+                "attempts": 0,
+            }
             for row in chunk
         ]
         statement = insert(ReminderDelivery).values(values).on_conflict_do_nothing(index_elements=["user_id", "event_id", "kind"])

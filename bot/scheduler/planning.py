@@ -89,7 +89,9 @@ def plan_event(session: Session, event: Event, now: dt.datetime, policy: Reminde
 def plan_upcoming(session: Session, now: dt.datetime, policy: ReminderPolicy) -> PlanReport:
     """Plan every event that has not started and is not cancelled."""
     report = PlanReport()
-    events = session.scalars(select(Event).where(Event.starts_at > now, Event.status != STATUS_CANCELLED).order_by(Event.starts_at))
+    events = session.scalars(
+        select(Event).where(Event.starts_at > now, Event.status != STATUS_CANCELLED).order_by(Event.starts_at)
+    )
     for event in events:
         report.events += 1
         report.inserted += plan_event(session, event, now, policy)
@@ -111,7 +113,9 @@ def record_notice(session: Session, event: Event, notice: str, now: dt.datetime,
         superseded = superseded | ReminderDelivery.kind.like(f"{kinds.REMIND}:%") | (ReminderDelivery.kind == kinds.NEW)
     else:
         current_stamp = f":{kinds.stamp(event.starts_at)}"
-        superseded = superseded | (ReminderDelivery.kind.like(f"{kinds.REMIND}:%") & ~ReminderDelivery.kind.endswith(current_stamp))
+        superseded = superseded | (
+            ReminderDelivery.kind.like(f"{kinds.REMIND}:%") & ~ReminderDelivery.kind.endswith(current_stamp)
+        )
     obsolete = session.execute(update(ReminderDelivery).where(pending_for_event, superseded).values(status=ledger.OBSOLETE))
 
     rows = []
@@ -122,6 +126,10 @@ def record_notice(session: Session, event: Event, notice: str, now: dt.datetime,
     inserted = ledger.insert_deliveries(session, rows)
     logger.info(
         "event %s %s (version %s): %d notices owed, %d pending messages made obsolete",
-        event.id, notice, event.version, inserted, obsolete.rowcount or 0,  # type: ignore[attr-defined]
+        event.id,
+        notice,
+        event.version,
+        inserted,
+        obsolete.rowcount or 0,  # type: ignore[attr-defined]
     )
     return inserted

@@ -15,6 +15,7 @@ at-least-once, and a duplicate needs a crash inside one HTTP round trip.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -159,10 +160,8 @@ class DeliveryWorker:
         self._wake.clear()
         if self._stopping:
             return
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
 
     async def run_pass(self) -> DeliveryStats:
         """Send every row that is due now; return the running totals."""
@@ -192,21 +191,33 @@ class DeliveryWorker:
 
     def _sweep(self, session: Session, now: dt.datetime) -> None:
         """Close pending rows that can no longer be sent: the event started, or the grace window passed."""
-        started = select(ReminderDelivery.id).join(Event, Event.id == ReminderDelivery.event_id).where(
-            ReminderDelivery.status == ledger.PENDING, Event.starts_at <= now
+        started = (
+            select(ReminderDelivery.id)
+            .join(Event, Event.id == ReminderDelivery.event_id)
+            .where(ReminderDelivery.status == ledger.PENDING, Event.starts_at <= now)
         )
         expired_ids = list(session.scalars(started))
         if expired_ids:
-            session.execute(update(ReminderDelivery).where(ReminderDelivery.id.in_(expired_ids)).values(status=ledger.EXPIRED, error="event started"))
+            session.execute(
+                update(ReminderDelivery)
+                .where(ReminderDelivery.id.in_(expired_ids))
+                .values(status=ledger.EXPIRED, error="event started")
+            )
             self.stats.expired += len(expired_ids)
-            logger.warning("%d deliveries expired unsent because their event had started (ids %s)", len(expired_ids), _some(expired_ids))
+            logger.warning(
+                "%d deliveries expired unsent because their event had started (ids %s)", len(expired_ids), _some(expired_ids)
+            )
         cutoff = now - self._policy.grace
         missed_ids = list(
-            session.scalars(select(ReminderDelivery.id).where(ReminderDelivery.status == ledger.PENDING, ReminderDelivery.due_at < cutoff))
+            session.scalars(
+                select(ReminderDelivery.id).where(ReminderDelivery.status == ledger.PENDING, ReminderDelivery.due_at < cutoff)
+            )
         )
         if missed_ids:
             session.execute(
-                update(ReminderDelivery).where(ReminderDelivery.id.in_(missed_ids)).values(status=ledger.MISSED, error="past the grace window")
+                update(ReminderDelivery)
+                .where(ReminderDelivery.id.in_(missed_ids))
+                .values(status=ledger.MISSED, error="past the grace window")
             )
             self.stats.missed += len(missed_ids)
             logger.warning(
@@ -226,7 +237,11 @@ class DeliveryWorker:
             return ledger.OBSOLETE, "event cancelled"
         if kind.type == kinds.CANCELLED and not cancelled:
             return ledger.OBSOLETE, "event no longer cancelled"
-        if kind.type == kinds.REMIND and kind.starts_at is not None and kinds.stamp(kind.starts_at) != kinds.stamp(event.starts_at):
+        if (
+            kind.type == kinds.REMIND
+            and kind.starts_at is not None
+            and kinds.stamp(kind.starts_at) != kinds.stamp(event.starts_at)
+        ):
             return ledger.OBSOLETE, "event moved"
         if event.starts_at <= now:
             return ledger.EXPIRED, "event started"
@@ -320,16 +335,25 @@ class DeliveryWorker:
                 if wait is not None:
                     await self._pause_for_rate_limit(wait, candidate)
                     continue
-                logger.exception("delivery %s to user %s failed with an unexpected error", candidate.delivery_id, candidate.user_id)
+                logger.exception(
+                    "delivery %s to user %s failed with an unexpected error", candidate.delivery_id, candidate.user_id
+                )
                 await asyncio.to_thread(self._retry_later, candidate, attempts, f"{type(error).__name__}: {error}")
                 return
             await asyncio.to_thread(self._confirm, candidate)
             return
-        await asyncio.to_thread(self._retry_later, candidate, attempts, f"still rate limited after {MAX_RATE_LIMIT_RETRIES} waits")
+        await asyncio.to_thread(
+            self._retry_later, candidate, attempts, f"still rate limited after {MAX_RATE_LIMIT_RETRIES} waits"
+        )
 
     async def _pause_for_rate_limit(self, seconds: float, candidate: _Candidate) -> None:
         self.stats.rate_limited += 1
-        logger.warning("channel %s answered 429: pausing all sends for %.1f s (delivery %s)", candidate.channel, seconds, candidate.delivery_id)
+        logger.warning(
+            "channel %s answered 429: pausing all sends for %.1f s (delivery %s)",
+            candidate.channel,
+            seconds,
+            candidate.delivery_id,
+        )
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
         if self._bucket is not None:
             self._bucket.drain()

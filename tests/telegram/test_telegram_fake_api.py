@@ -53,7 +53,7 @@ async def test_send_message_records_decoded_parameters(bot: Bot, api: FakeBotApi
 
 
 async def test_unknown_chat_is_bad_request(bot: Bot) -> None:
-    with pytest.raises(BadRequest, match="(?i)chat not found"):
+    with pytest.raises(BadRequest, match=r"(?i)chat not found"):
         await bot.send_message(777, "hello")
 
 
@@ -63,7 +63,7 @@ async def test_unknown_chat_is_bad_request(bot: Bot) -> None:
 )
 async def test_bad_html_is_rejected_like_telegram(bot: Bot, api: FakeBotApi, text: str) -> None:
     api.inject_message(42, "hi")
-    with pytest.raises(BadRequest, match="(?i)can.t parse entities"):
+    with pytest.raises(BadRequest, match=r"(?i)can.t parse entities"):
         await bot.send_message(42, text, parse_mode="HTML")
 
 
@@ -72,7 +72,7 @@ async def test_text_limit_counts_utf16_after_parsing(bot: Bot, api: FakeBotApi) 
     emoji = "🌱" * 2048  # 4096 UTF-16 units
     await bot.send_message(42, emoji)
     await bot.send_message(42, "&amp;" * 4096, parse_mode="HTML")  # 4096 characters once parsed
-    with pytest.raises(BadRequest, match="(?i)too long"):
+    with pytest.raises(BadRequest, match=r"(?i)too long"):
         await bot.send_message(42, emoji + "x")
 
 
@@ -84,7 +84,7 @@ def test_parse_html_and_utf16_length() -> None:
 async def test_callback_data_over_64_bytes_is_rejected(bot: Bot, api: FakeBotApi) -> None:
     api.inject_message(42, "hi")
     markup = InlineKeyboardMarkup([[InlineKeyboardButton("x", callback_data="ខ" * 22)]])  # 66 bytes
-    with pytest.raises(BadRequest, match="(?i)button_data_invalid"):
+    with pytest.raises(BadRequest, match=r"(?i)button_data_invalid"):
         await bot.send_message(42, "choose", reply_markup=markup)
 
 
@@ -143,7 +143,7 @@ async def test_fail_next_403_only_for_one_chat(bot: Bot, api: FakeBotApi) -> Non
     api.inject_message(2, "hi")
     api.fail_next("sendMessage", error_code=403, chat_id=1)
     await bot.send_message(2, "ok")
-    with pytest.raises(Forbidden, match="(?i)blocked by the user"):
+    with pytest.raises(Forbidden, match=r"(?i)blocked by the user"):
         await bot.send_message(1, "x")
     await bot.send_message(1, "ok again")
 
@@ -181,7 +181,7 @@ async def test_photo_and_document_uploads_are_multipart(bot: Bot, api: FakeBotAp
     document_upload = api.requests("sendDocument")[0].files["document"]
     assert document_upload.filename == "event.ics"
     assert api.bot_messages(42)[-1]["document"]["file_name"] == "event.ics"
-    with pytest.raises(BadRequest, match="(?i)caption is too long"):
+    with pytest.raises(BadRequest, match=r"(?i)caption is too long"):
         await bot.send_photo(42, image.read_bytes(), caption="x" * 1025)
 
 

@@ -177,7 +177,9 @@ class TelegramChannel(Channel):
         except BadRequest as error:
             if not _is_entity_error(error):
                 raise
-            logger.warning("Telegram rejected the HTML of a message to chat %s (%s); resending as plain text", chat_id, error.message)
+            logger.warning(
+                "Telegram rejected the HTML of a message to chat %s (%s); resending as plain text", chat_id, error.message
+            )
             return await self.bot.send_message(chat_id, text, reply_markup=markup)
 
     async def _send_media(

@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from telegram import Message, Update
@@ -32,6 +33,9 @@ from bot.channels.telegram.keyboard import menu_buttons, resolve_token, token_fr
 from bot.conversation import Conversation
 from bot.i18n import gettext, normalize_language
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.channels.telegram.webhook import WebhookServer
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +81,8 @@ class TelegramBot:
         self.handoff = Handoff(channel, conversation, settings.telegram_staff_chat_id)
         self.locks = ChatLocks()
         self._background: set[asyncio.Task[object]] = set()
+        #: The webhook server when running by webhook (set by ``running_bot``).
+        self.webhook_server: WebhookServer | None = None
 
     @property
     def engine(self) -> Engine:
@@ -86,7 +92,9 @@ class TelegramBot:
         """Add the handlers to ``application``; staff-group messages come first."""
         staff_chat_id = self.settings.telegram_staff_chat_id
         if staff_chat_id is not None:
-            application.add_handler(MessageHandler(filters.Chat(staff_chat_id) & filters.UpdateType.MESSAGE, self.on_staff_message))
+            application.add_handler(
+                MessageHandler(filters.Chat(staff_chat_id) & filters.UpdateType.MESSAGE, self.on_staff_message)
+            )
         application.add_handler(CallbackQueryHandler(self.on_callback_query))
         application.add_handler(MessageHandler(filters.ChatType.PRIVATE, self.on_private_message))
         application.add_error_handler(self.on_error)
@@ -124,10 +132,7 @@ class TelegramBot:
                     await self._reply_non_text(update, chat.id, state)
                 return
 
-            if command is not None:
-                payload = COMMAND_PAYLOADS.get(command, UNKNOWN_COMMAND_PAYLOAD)
-            else:
-                payload = message.text
+            payload = COMMAND_PAYLOADS.get(command, UNKNOWN_COMMAND_PAYLOAD) if command is not None else message.text
             if state is not None and state.handoff_active and payload not in HANDOFF_BYPASS_PAYLOADS:
                 await self.handoff.forward_from_user(chat.id, state.id, message, self._language(state, update))
                 return
@@ -213,7 +218,9 @@ class TelegramBot:
         async with self.locks.hold(chat_id):
             if payload is None:
                 logger.info("chat %s pressed a button with an unknown or expired token %r", chat_id, token)
-                reply = OutgoingMessage(text=gettext("core.unknown_button", language), language=language, buttons=menu_buttons(language))
+                reply = OutgoingMessage(
+                    text=gettext("core.unknown_button", language), language=language, buttons=menu_buttons(language)
+                )
                 await self.channel.reply(chat_id, [reply])
                 return
             await self._converse(update, chat_id, payload)
@@ -232,7 +239,9 @@ class TelegramBot:
 
     async def _stats(self, message: Message, state: store.UserState | None) -> None:
         sender = message.from_user
-        language = normalize_language(state.language if state is not None and state.language else sender.language_code if sender else None)
+        language = normalize_language(
+            state.language if state is not None and state.language else sender.language_code if sender else None
+        )
         if sender is None or sender.id not in self.settings.telegram_admin_ids:
             logger.info("user %s asked for /stats but is not an admin", sender.id if sender else None)
             text = gettext("telegram.admin_only", language)
@@ -273,7 +282,19 @@ def _message_kind(message: Message | None) -> str:
         return "update"
     if message.edit_date is not None:
         return "edited message"
-    for kind in ("sticker", "photo", "voice", "video", "video_note", "audio", "document", "location", "contact", "poll", "animation"):
+    for kind in (
+        "sticker",
+        "photo",
+        "voice",
+        "video",
+        "video_note",
+        "audio",
+        "document",
+        "location",
+        "contact",
+        "poll",
+        "animation",
+    ):
         if getattr(message, kind, None):
             return kind
     return "non-text message"

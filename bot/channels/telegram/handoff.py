@@ -112,7 +112,9 @@ class Handoff:
 
     async def _unavailable(self, chat_id: int, language: str) -> None:
         await asyncio.to_thread(store.end_handoff, self.channel.engine, str(chat_id))
-        reply = OutgoingMessage(text=gettext("telegram.handoff.unavailable", language), language=language, buttons=menu_buttons(language))
+        reply = OutgoingMessage(
+            text=gettext("telegram.handoff.unavailable", language), language=language, buttons=menu_buttons(language)
+        )
         await self.channel.reply(chat_id, [reply])
 
     async def forward_from_user(self, chat_id: int, user_id: int, message: Message, language: str) -> None:
@@ -126,14 +128,18 @@ class Handoff:
             logger.error("cannot forward a message of user %s to staff chat %s: %s", user_id, self.staff_chat_id, error)
             await self._unavailable(chat_id, language)
             return
-        await asyncio.to_thread(store.record_handoff_messages, self.channel.engine, user_id, self.staff_chat_id, [forwarded.message_id])
+        await asyncio.to_thread(
+            store.record_handoff_messages, self.channel.engine, user_id, self.staff_chat_id, [forwarded.message_id]
+        )
 
     async def notify_ended_by_user(self, chat_id: int) -> None:
         """Tell staff that a user ended the handoff with /endhuman."""
         if self.staff_chat_id is None:
             return
         try:
-            await self.channel.send_text(self.staff_chat_id, gettext("telegram.staff.ended_by_user", STAFF_LANGUAGE, user_id=chat_id))
+            await self.channel.send_text(
+                self.staff_chat_id, gettext("telegram.staff.ended_by_user", STAFF_LANGUAGE, user_id=chat_id)
+            )
         except TelegramError as error:
             logger.error("cannot tell staff chat %s that user %s ended the handoff: %s", self.staff_chat_id, chat_id, error)
 
@@ -143,7 +149,9 @@ class Handoff:
         replied = message.reply_to_message
         if replied is None:
             return
-        target = await asyncio.to_thread(store.user_for_staff_message, self.channel.engine, self.staff_chat_id, replied.message_id)
+        target = await asyncio.to_thread(
+            store.user_for_staff_message, self.channel.engine, self.staff_chat_id, replied.message_id
+        )
         if target is None:
             if replied.from_user is not None and replied.from_user.id == self.channel.bot.id:
                 await self._tell_staff("telegram.staff.unknown_reply", message)
@@ -167,12 +175,16 @@ class Handoff:
     async def end_by_staff(self, target: store.UserState) -> None:
         """End a user's handoff through Rasa (so the user hears it in their language), or directly."""
         chat_id = int(target.external_id)
-        replies = await self.conversation.handle(IncomingMessage(channel=store.CHANNEL, external_id=target.external_id, text=END_HANDOFF_PAYLOAD))
+        replies = await self.conversation.handle(
+            IncomingMessage(channel=store.CHANNEL, external_id=target.external_id, text=END_HANDOFF_PAYLOAD)
+        )
         if await asyncio.to_thread(store.end_handoff, self.channel.engine, target.external_id):
             # Rasa did not clear the flag (it failed and answered "try again"): end it here.
             logger.warning("handoff of user %s ended without Rasa; sending the notice directly", target.id)
             language = normalize_language(target.language)
-            replies = [OutgoingMessage(text=gettext("core.handoff.ended", language), language=language, buttons=menu_buttons(language))]
+            replies = [
+                OutgoingMessage(text=gettext("core.handoff.ended", language), language=language, buttons=menu_buttons(language))
+            ]
         await self.channel.reply(chat_id, replies, language=target.language)
         logger.info("staff ended the handoff of user %s", target.id)
 

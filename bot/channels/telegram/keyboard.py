@@ -103,22 +103,24 @@ def store_payloads(engine: Engine, payloads: Iterable[str], titles: dict[str, st
     if not unique:
         return {}
     now = utc_now()
-    rows = [{"token": token_for(payload), "payload": payload, "title": (titles or {}).get(payload), "created_at": now} for payload in unique]
+    tokens = {payload: token_for(payload) for payload in unique}
+    rows = [
+        {"token": tokens[payload], "payload": payload, "title": (titles or {}).get(payload), "created_at": now}
+        for payload in unique
+    ]
     with session_scope(engine) as session:
         dialect = session.get_bind().dialect.name
-        if dialect == "postgresql":
-            statement = postgresql.insert(ButtonToken).values(rows)
-        elif dialect == "sqlite":
-            statement = sqlite.insert(ButtonToken).values(rows)
-        else:
+        if dialect not in ("postgresql", "sqlite"):
             raise RuntimeError(f"button tokens need SQLite or PostgreSQL, got {dialect}")
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(ButtonToken).values(rows)
         statement = statement.on_conflict_do_update(
             index_elements=[ButtonToken.token],
             set_={"created_at": statement.excluded.created_at},
             where=ButtonToken.created_at < now - TOKEN_REFRESH_AFTER,
         )
         session.execute(statement)
-    return {row["payload"]: row["token"] for row in rows}
+    return tokens
 
 
 def resolve_token(engine: Engine, token: str) -> str | None:

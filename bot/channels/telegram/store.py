@@ -129,14 +129,18 @@ def collect_stats(engine: Engine, timezone: str) -> Stats:
     start_of_day = now_local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
     with session_scope(engine) as session:
         grouped = session.execute(
-            select(User.channel, func.coalesce(User.language, "?"), func.count()).group_by(User.channel, User.language).order_by(User.channel)
+            select(User.channel, func.coalesce(User.language, "?"), func.count())
+            .group_by(User.channel, User.language)
+            .order_by(User.channel)
         ).all()
         active = session.scalar(select(func.count()).select_from(User).where(User.active.is_(True))) or 0
         blocked = session.scalar(select(func.count()).select_from(User).where(User.active.is_(False))) or 0
         today = session.scalar(select(func.count()).select_from(QuestionLog).where(QuestionLog.created_at >= start_of_day)) or 0
         declined_today = (
             session.scalar(
-                select(func.count()).select_from(QuestionLog).where(QuestionLog.created_at >= start_of_day, QuestionLog.declined.is_(True))
+                select(func.count())
+                .select_from(QuestionLog)
+                .where(QuestionLog.created_at >= start_of_day, QuestionLog.declined.is_(True))
             )
             or 0
         )

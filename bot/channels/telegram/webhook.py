@@ -79,7 +79,9 @@ class WebhookServer:
             self.refused += 1
             if self.refused <= REFUSALS_LOGGED_IN_FULL or self.refused % REFUSAL_LOG_EVERY == 0:
                 reason = "no" if token is None else "a wrong"
-                logger.warning("webhook request from %s refused: %s secret token (%d refused so far)", request.remote, reason, self.refused)
+                logger.warning(
+                    "webhook request from %s refused: %s secret token (%d refused so far)", request.remote, reason, self.refused
+                )
             return web.Response(status=403, text="Forbidden")
         try:
             data = await request.json()
