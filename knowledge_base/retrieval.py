@@ -14,7 +14,8 @@ are in ``Calibration``; E5_CALIBRATION is for the multilingual-e5-small build.
 
 Results are per article: the article's score is that of its best chunk in any language.
 The passage shown is the best chunk in the requested language when the article has a
-version in it, otherwise the best chunk of another language (cross-language fallback).
+version in it, otherwise its best English chunk, otherwise its best chunk in any language
+(cross-language fallback).
 Articles with a version in the requested language get SAME_LANGUAGE_BONUS for ranking.
 
 The constants were tuned on the dev split of the evaluation questions
@@ -40,6 +41,8 @@ Mode = Literal["fused", "dense", "lexical"]
 #: Longer queries are cut to this many characters (after normalisation) before search.
 MAX_QUERY_CHARS = 500
 SAME_LANGUAGE_BONUS = 0.03
+#: Language shown when an article has no version in the user's language but has one in this one.
+FALLBACK_LANGUAGE = "en"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,9 +50,9 @@ class Calibration:
     """Constants that put dense and lexical scores on a 0-1 scale, and the decline thresholds."""
 
     dense_floor: float
-    """Cosine that maps to 0; typical of unrelated texts for the model."""
+    """Cosine that maps to 0, typical of unrelated texts for the model."""
     dense_ceiling: float
-    """Cosine that maps to 1; typical of a passage that answers the query."""
+    """Cosine that maps to 1, typical of a passage that matches the query."""
     lexical_full_match: float
     """Normalised BM25 score that maps to 1."""
     dense_weight: float
@@ -60,12 +63,12 @@ class Calibration:
 
 #: Calibration for the multilingual-e5-small build.
 E5_CALIBRATION = Calibration(
-    dense_floor=0.78,
-    dense_ceiling=0.90,
-    lexical_full_match=0.5,
-    dense_weight=0.7,
-    lexical_weight=0.3,
-    decline_below={"fused": 0.35, "dense": 0.35, "lexical": 0.3},
+    dense_floor=0.82,
+    dense_ceiling=0.92,
+    lexical_full_match=0.4,
+    dense_weight=0.4,
+    lexical_weight=0.6,
+    decline_below={"fused": 0.44, "dense": 0.35, "lexical": 0.5},
 )
 
 
@@ -79,7 +82,7 @@ class Hit:
     title: str
     text: str
     score: float
-    """Fused score of the article's best chunk in any language, in [0, 1]; the confidence."""
+    """Fused score of the article's best chunk in any language, in [0, 1], used as the confidence."""
     dense: float
     """Raw cosine of the shown chunk (0 when dense scoring is off)."""
     lexical: float
@@ -134,8 +137,9 @@ class Retriever:
     def search(self, query: str, language: str | None = None, k: int = 5) -> list[Hit]:
         """Return up to ``k`` articles for ``query``, best first, one hit per article.
 
-        ``language`` is the user's language; when None or unsupported it is detected
-        from the query. Never raises on user input: a query without letters returns [].
+        ``language`` is the user's language. When it is None or unsupported, it is
+        detected from the query. User input never makes it raise, and a query without
+        letters returns [].
         """
         text = clean_query(query)
         if not text or k <= 0 or len(self.index) == 0:
@@ -152,7 +156,7 @@ class Retriever:
         scored: dict[str, list[tuple[float, ChunkRecord]]] = {}
         for int_id in dense.keys() | lexical.keys():
             record = self.index.chunks.get(int_id)
-            if record is None:  # Cannot happen while the index is consistent; never show a stale id.
+            if record is None:  # Impossible while the index is consistent, but never show a stale id.
                 continue
             chunk_score = self.score(dense.get(int_id, 0.0), lexical.get(int_id, 0.0))
             scored.setdefault(record.article_id, []).append((chunk_score, record))
@@ -161,7 +165,8 @@ class Retriever:
         for chunks in scored.values():
             best_score = max(score for score, _ in chunks)
             in_language = [item for item in chunks if item[1].language == language]
-            shown_score, shown = max(in_language or chunks, key=lambda item: item[0])
+            in_english = [item for item in chunks if item[1].language == FALLBACK_LANGUAGE]
+            shown_score, shown = max(in_language or in_english or chunks, key=lambda item: item[0])
             bonus = SAME_LANGUAGE_BONUS if in_language else 0.0
             hit = Hit(
                 chunk_id=shown.chunk_id,
@@ -184,10 +189,14 @@ class Retriever:
 
 @functools.cache
 def get_retriever() -> Retriever:
-    """Return the process-wide fused retriever over the index named in the settings."""
+    """Return the process-wide fused retriever over the index named in the settings.
+
+    NOTE: the index is read once per process, so a process started before
+    ``python -m knowledge_base.index`` rebuilt it keeps serving the old version until restarted.
+    """
     from knowledge_base.index import open_index
 
     index = open_index()
     if len(index) == 0:
-        logger.warning("The knowledge-base index is empty; run `python -m knowledge_base.index` to build it")
+        logger.warning("The knowledge-base index is empty. Run `python -m knowledge_base.index` to build it.")
     return Retriever(index)

@@ -51,7 +51,7 @@ _ENGLISH_WORDS = frozenset(
     this that these those what which who whom whose when where why how and or but if
     then so not no yes of to in on at by for with from about into over after before
     do does did done have has had can could will would should may might must shall
-    please want need like get got make show tell give let stop start help thanks thank
+    please want need like get got go make show tell give let stop start help thanks thank
     hello hi hey bye goodbye ok okay sure there here all any some more most much many
     up out off just only also very too again now today tomorrow yesterday
     """.split()

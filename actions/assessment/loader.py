@@ -125,7 +125,7 @@ _LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 
 def parse_yaml(text: str) -> Any:
     """Parse ``text`` into :class:`LineMap`/:class:`LineList` objects (yaml.YAMLError on bad YAML)."""
-    return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=_LineLoader)
 
 
 def format_field(location: Sequence[Any]) -> str:
@@ -195,6 +195,8 @@ def _parse_file(path: Path, issues: list[QuestionnaireIssue]) -> _ParsedFile | N
         for detail in error.errors():
             location = detail["loc"]
             message = detail["msg"].removeprefix("Value error, ")
+            if isinstance(detail.get("input"), bool):
+                message += "; YAML reads unquoted yes, no, on and off as true or false, so quote the value"
             question_id = _question_id_at(raw, location)
             if question_id:
                 message = f"{message} (question {question_id})"
@@ -202,7 +204,9 @@ def _parse_file(path: Path, issues: list[QuestionnaireIssue]) -> _ParsedFile | N
         return None
 
     if spec.id != path.stem:
-        issues.append(QuestionnaireIssue(shown, raw.key_lines.get("id"), "id", f"id {spec.id!r} must match the file name {path.stem!r}"))
+        issues.append(
+            QuestionnaireIssue(shown, raw.key_lines.get("id"), "id", f"id {spec.id!r} must match the file name {path.stem!r}")
+        )
         return None
     return _ParsedFile(path=shown, raw=raw, spec=spec)
 
@@ -224,6 +228,7 @@ class _Resolver:
     files: dict[str, _ParsedFile]
     article_ids: frozenset[str] | None
     issues: list[QuestionnaireIssue]
+    invalid_ids: frozenset[str] = frozenset()
 
     def issue(self, parsed: _ParsedFile, location: Sequence[Any], message: str) -> None:
         self.issues.append(QuestionnaireIssue(parsed.path, locate(parsed.raw, location), format_field(location), message))
@@ -237,8 +242,12 @@ class _Resolver:
         ordered: list[_ParsedFile] = []
         for position, included_id in enumerate(parsed.spec.include):
             included = self.files.get(included_id)
+            if included is None and included_id in self.invalid_ids:
+                return None  # that file's own problems are already reported
             if included is None:
-                self.issue(parsed, ("include", position), f"included questionnaire {included_id!r} not found: expected {included_id}.yml")
+                self.issue(
+                    parsed, ("include", position), f"included questionnaire {included_id!r} not found: expected {included_id}.yml"
+                )
                 return None
             sub_chain = self.chain(included, (*seen, parsed.spec.id))
             if sub_chain is None:
@@ -260,7 +269,9 @@ class _Resolver:
                 if spec.id in first_seen:
                     other, other_index = first_seen[spec.id]
                     other_line = locate(other.raw, ("questions", other_index, "id"))
-                    self.issue(member, (*location, "id"), f"duplicate question id {spec.id!r} (also in {other.path}:{other_line})")
+                    self.issue(
+                        member, (*location, "id"), f"duplicate question id {spec.id!r} (also in {other.path}:{other_line})"
+                    )
                     continue
                 first_seen[spec.id] = (member, index)
                 question = self._resolve_question(member, chain, index, spec)
@@ -274,14 +285,14 @@ class _Resolver:
 
         if len(self.issues) > before:
             return None
-        spec = parsed.spec
-        assert spec.name is not None and spec.sector is not None  # checked by QuestionnaireFile
+        file_spec = parsed.spec
+        assert file_spec.name is not None and file_spec.sector is not None  # checked by QuestionnaireFile
         return Questionnaire(
-            id=spec.id,
+            id=file_spec.id,
             version=",".join(f"{member.spec.id}@{member.spec.version}" for member in chain),
-            sector=spec.sector,
-            order=spec.order,
-            name=spec.name,
+            sector=file_spec.sector,
+            order=file_spec.order,
+            name=file_spec.name,
             questions=tuple(questions),
             path=str(parsed.path),
         )
@@ -293,7 +304,9 @@ class _Resolver:
         if spec.scale is not None:
             found = self._find_scale(spec.scale, member, chain)
             if found is None:
-                self.issue(member, (*location, "scale"), f"scale {spec.scale!r} not found under 'scales' of this file or an included one")
+                self.issue(
+                    member, (*location, "scale"), f"scale {spec.scale!r} not found under 'scales' of this file or an included one"
+                )
                 return None
             owner, specs = found
             for position, answer in enumerate(specs):
@@ -305,9 +318,17 @@ class _Resolver:
         if spec.not_applicable:
             text = next((item.spec.not_applicable_text for item in reversed(chain) if item.spec.not_applicable_text), None)
             if text is None:
-                self.issue(member, (*location, "not_applicable"), "'not_applicable: true' needs 'not_applicable_text' in this file or an included one")
+                self.issue(
+                    member,
+                    (*location, "not_applicable"),
+                    "'not_applicable: true' needs 'not_applicable_text' in this file or an included one",
+                )
             else:
-                origin = Origin(str(member.path), locate(member.raw, (*location, "not_applicable")), format_field((*location, "not_applicable")))
+                origin = Origin(
+                    str(member.path),
+                    locate(member.raw, (*location, "not_applicable")),
+                    format_field((*location, "not_applicable")),
+                )
                 answers.append(Answer(id=NOT_APPLICABLE_ANSWER_ID, text=text, points=None, not_applicable=True, origin=origin))
 
         self._check_answers(member, location, spec, answers)
@@ -341,7 +362,11 @@ class _Resolver:
 
     def _check_answers(self, member: _ParsedFile, location: tuple[Any, ...], spec: QuestionSpec, answers: list[Answer]) -> None:
         def report(answer: Answer, message: str) -> None:
-            self.issues.append(QuestionnaireIssue(Path(answer.origin.path), answer.origin.line, answer.origin.field, f"{message} (question {spec.id})"))
+            self.issues.append(
+                QuestionnaireIssue(
+                    Path(answer.origin.path), answer.origin.line, answer.origin.field, f"{message} (question {spec.id})"
+                )
+            )
 
         seen: set[str] = set()
         for answer in answers:
@@ -365,9 +390,15 @@ class _Resolver:
         if self.article_ids is not None:
             for position, article_id in enumerate(spec.articles):
                 if article_id not in self.article_ids:
-                    self.issue(member, (*location, "articles", position), f"unknown article id {article_id!r}: no such file in the knowledge base")
+                    self.issue(
+                        member,
+                        (*location, "articles", position),
+                        f"unknown article id {article_id!r}: no such file in the knowledge base",
+                    )
 
-    def _check_branch(self, member: _ParsedFile, index: int, question: Question, run_ids: list[str], questions: list[Question]) -> None:
+    def _check_branch(
+        self, member: _ParsedFile, index: int, question: Question, run_ids: list[str], questions: list[Question]
+    ) -> None:
         for key in ("show_if", "skip_if"):
             condition = getattr(question, key)
             if condition is None:
@@ -375,10 +406,14 @@ class _Resolver:
             location = ("questions", index, key)
             target_id = condition.question
             if target_id not in run_ids:
-                self.issue(member, (*location, "question"), f"broken branch: question {target_id!r} does not exist in this questionnaire")
+                self.issue(
+                    member, (*location, "question"), f"broken branch: question {target_id!r} does not exist in this questionnaire"
+                )
                 continue
             if run_ids.index(target_id) >= run_ids.index(question.id):
-                self.issue(member, (*location, "question"), f"broken branch: question {target_id!r} is not asked before {question.id!r}")
+                self.issue(
+                    member, (*location, "question"), f"broken branch: question {target_id!r} is not asked before {question.id!r}"
+                )
                 continue
             target = questions[run_ids.index(target_id)]
             for position, answer_id in enumerate(condition.answers):
@@ -419,7 +454,8 @@ def load_questionnaires(directory: Path = ASSESSMENTS_DIR, content_dir: Path | N
             files[parsed.spec.id] = parsed
 
     article_ids = article_ids_in(content_dir if content_dir is not None else get_settings().kb_content_dir)
-    resolver = _Resolver(files=files, article_ids=article_ids, issues=issues)
+    invalid_ids = frozenset(path.stem for path in paths) - set(files)
+    resolver = _Resolver(files=files, article_ids=article_ids, issues=issues, invalid_ids=invalid_ids)
     questionnaires: dict[str, Questionnaire] = {}
     for parsed in files.values():
         if parsed.spec.kind == "module":

@@ -65,7 +65,11 @@ def _check_texts(value: dict[str, str]) -> dict[str, str]:
 
 
 def _check_button_texts(value: dict[str, str]) -> dict[str, str]:
-    too_long = [f"{language} has {visible_length(text)}" for language, text in value.items() if visible_length(text) > BUTTON_TEXT_MAX_CHARS]
+    too_long = [
+        f"{language} has {visible_length(text)}"
+        for language, text in value.items()
+        if visible_length(text) > BUTTON_TEXT_MAX_CHARS
+    ]
     if too_long:
         raise ValueError(
             f"button text too long ({'; '.join(too_long)} characters, maximum {BUTTON_TEXT_MAX_CHARS}): "

@@ -19,10 +19,11 @@ app.add_typer(db.app, name="db")
 
 def _register_optional_groups() -> None:
     """Add command groups of capabilities that live in their own modules."""
-    from bot.cli import assess, events
+    from bot.cli import assess, events, scheduler
 
     app.add_typer(assess.app, name="assess")
     app.add_typer(events.app, name="events")
+    app.add_typer(scheduler.app, name="scheduler")
 
 
 _register_optional_groups()

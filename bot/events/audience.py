@@ -43,6 +43,25 @@ def subscription_matches(event: Event) -> ColumnElement[bool]:
     return and_(sector_condition, country_condition)
 
 
+def subscription_covers(sector: str | None, country: str | None, event: Event) -> bool:
+    """Return True when a subscription to (``sector``, ``country``) covers ``event``; None means any."""
+    sector_ok = sector is None or not event.sectors or sector in event.sectors
+    return sector_ok and (country is None or country == event.country)
+
+
+def followers(session: Session, event: Event, user_ids: list[int]) -> set[int]:
+    """Return which of ``user_ids`` still follow ``event`` (a reminder request or a covering subscription)."""
+    if not user_ids:
+        return set()
+    requested = select(EventReminder.user_id).where(EventReminder.event_id == event.id, EventReminder.user_id.in_(user_ids))
+    following = set(session.scalars(requested))
+    subscriptions = select(Subscription.user_id, Subscription.sector, Subscription.country)
+    subscriptions = subscriptions.where(Subscription.user_id.in_(user_ids))
+    rows = session.execute(subscriptions)
+    following.update(user_id for user_id, sector, country in rows if subscription_covers(sector, country, event))
+    return following
+
+
 def _offsets(raw: object) -> tuple[int, ...] | None:
     if not isinstance(raw, list) or not raw:
         return None

@@ -93,15 +93,11 @@ def read_csv(text: str, file: str) -> Iterator[tuple[int, EventRecord | ImportPr
     for row in reader:
         line = previous_end + 1
         previous_end = reader.line_num
-        if None in row:
-            yield (
-                line,
-                ImportProblem(
-                    file,
-                    line,
-                    f"row has {len(header) + len(row[None])} fields but the header has {len(header)}: quote fields that contain commas",
-                ),
-            )  # type: ignore[index]
+        extra = row.get(None)  # type: ignore[call-overload]
+        if extra is not None:
+            fields = len(header) + len(extra)
+            reason = f"row has {fields} fields but the header has {len(header)}: quote fields that contain commas"
+            yield line, ImportProblem(file, line, reason)
             continue
         if not any((value or "").strip() for value in row.values()):
             continue

@@ -39,7 +39,10 @@ PRODID = "-//SPIN Assistant//Events//EN"
 #: Folder under ``settings.var_dir`` where "add to calendar" files are written.
 ICS_FOLDER = "ics"
 _BEGIN_EVENT = re.compile(r"^BEGIN:VEVENT\s*$", re.IGNORECASE)
+#: RFC 5545 section 3.3.11 TEXT escapes: \\ \; \, \n \N.
+_TEXT_ESCAPE = re.compile(r"\\([\\;,nN])")
 _TIMEZONE_COUNTRIES = {zone: country for country, zone in COUNTRY_TIMEZONES.items()}
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/GMT", "GMT"})
 
 
 def _text(value: Any) -> str | None:
@@ -48,8 +51,13 @@ def _text(value: Any) -> str | None:
         return None
     if isinstance(value, icalendar.vText):
         return str(value)
-    raw = value.to_ical().decode("utf-8") if hasattr(value, "to_ical") else str(value)
-    return str(icalendar.vText.from_ical(raw))
+    return _TEXT_ESCAPE.sub(_unescape, str(value))
+
+
+def _unescape(match: re.Match[str]) -> str:
+    """Undo one RFC 5545 TEXT escape (backslash, semicolon, comma, newline)."""
+    char = match.group(1)
+    return "\n" if char in "nN" else char
 
 
 def _values(component: icalendar.cal.Component, name: str) -> list[Any]:
@@ -101,18 +109,13 @@ def _record_from_vevent(component: icalendar.cal.Component) -> EventRecord:
     if end is None and duration is not None:
         end = start + duration.dt
     zone_name = _text(component.get("X-SPIN-TIMEZONE"))
-    if (
-        zone_name is None
-        and isinstance(start, dt.datetime)
-        and isinstance(start.tzinfo, ZoneInfo)
-        and start.tzinfo.key in _TIMEZONE_COUNTRIES
-    ):
-        zone_name = start.tzinfo.key
+    start_zone = start.tzinfo.key if isinstance(start, dt.datetime) and isinstance(start.tzinfo, ZoneInfo) else None
+    if start_zone is not None and start_zone not in _TIMEZONE_COUNTRIES and start_zone not in _UTC_NAMES:
+        venues = ", ".join(sorted(_TIMEZONE_COUNTRIES))
+        raise InvalidEventError(f"DTSTART time zone {start_zone} is not a venue zone: use one of {venues} or UTC")
+    if zone_name is None and start_zone in _TIMEZONE_COUNTRIES:
+        zone_name = start_zone
     country = _text(component.get("X-SPIN-COUNTRY")) or (_TIMEZONE_COUNTRIES.get(zone_name) if zone_name else None)
-    if isinstance(start, dt.datetime) and start.tzinfo is not None and isinstance(start.tzinfo, ZoneInfo) and zone_name is None:
-        raise InvalidEventError(
-            f"DTSTART time zone {start.tzinfo.key} is not a venue zone: use one of {', '.join(sorted(_TIMEZONE_COUNTRIES))}"
-        )
     organiser = _text(component.get("X-SPIN-ORGANISER"))
     organizer_property = component.get("ORGANIZER")
     if organiser is None and organizer_property is not None:

@@ -82,7 +82,7 @@ def import_events(session: Session, path: Path, now: dt.datetime, policy: Remind
                 ImportProblem(
                     str(path),
                     line,
-                    f"database rejected the event ({type(error).__name__}): {error.__class__.__doc__ or ''}".strip(),
+                    f"the database rejected the event ({type(error).__name__}); the log has the details",
                 )
             )
             continue

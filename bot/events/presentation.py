@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime, format_timedelta
@@ -16,7 +17,12 @@ from bot.storage.models import Event
 #: Date and time pattern (CLDR) for event times, e.g. "Monday 15 March 2027, 09:00".
 DATETIME_PATTERN = "EEEE d MMMM y, HH:mm"
 TIME_PATTERN = "HH:mm"
-_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+_UNITS: tuple[tuple[Literal["day", "hour", "minute", "second"], int], ...] = (
+    ("day", 86400),
+    ("hour", 3600),
+    ("minute", 60),
+    ("second", 1),
+)
 
 
 def kind_label(kind: str, language: str) -> str:

@@ -113,6 +113,8 @@ def clean_text(value: object) -> str | None:
 def parse_kind(value: str | None) -> str:
     """Return the kind id for ``value`` ("Trade fair" gives ``trade_fair``)."""
     key = _SPACES.sub(" ", (value or "").strip().lower())
+    if not key:
+        raise InvalidEventError(f"kind is missing: use one of {', '.join(KINDS)}")
     kind = _KIND_ALIASES.get(key, key.replace(" ", "_"))
     if kind not in KINDS:
         raise InvalidEventError(f"kind {value!r} is invalid: use one of {', '.join(KINDS)}")

@@ -82,8 +82,11 @@ def parse_kind(kind: str) -> Kind:
         return Kind(NEW)
     if head == REMIND:
         offset_text, _, start_text = rest.partition(":")
-        starts_at = dt.datetime.strptime(start_text, _STAMP_FORMAT).replace(tzinfo=dt.UTC)
-        return Kind(REMIND, offset_seconds=parse_offset(offset_text), starts_at=starts_at)
+        try:
+            starts_at = dt.datetime.strptime(start_text, _STAMP_FORMAT).replace(tzinfo=dt.UTC)
+            return Kind(REMIND, offset_seconds=parse_offset(offset_text), starts_at=starts_at)
+        except ValueError as error:
+            raise ValueError(f"delivery kind {kind!r} is invalid ({error})") from None
     if head in (CHANGED, CANCELLED) and rest.startswith("v") and rest[1:].isdigit():
         return Kind(head, version=int(rest[1:]))
     raise ValueError(f"delivery kind {kind!r} is invalid")

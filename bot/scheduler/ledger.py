@@ -83,8 +83,8 @@ def insert_deliveries(session: Session, rows: Sequence[PlannedDelivery]) -> int:
             for row in chunk
         ]
         statement = insert(ReminderDelivery).values(values).on_conflict_do_nothing(index_elements=["user_id", "event_id", "kind"])
-        result = session.execute(statement)
-        inserted += max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
+        # RETURNING lists only the rows inserted; rowcount is not reliable for this statement with psycopg.
+        inserted += len(session.execute(statement.returning(ReminderDelivery.id)).all())
     return inserted
 
 

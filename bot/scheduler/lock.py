@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class PostgresAdvisoryLock(SchedulerLock):
                 ),
                 {"key": self._key},
             ).scalar()
-        except DBAPIError as error:
+        except SQLAlchemyError as error:
             logger.error("lost the scheduler lock connection: %s", error)
             self._drop_connection()
             return False
@@ -99,13 +99,13 @@ class PostgresAdvisoryLock(SchedulerLock):
     def release(self) -> None:
         if self._connection is None:
             return
-        with contextlib.suppress(DBAPIError):
+        with contextlib.suppress(SQLAlchemyError):
             self._connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self._key})
         self._drop_connection()
 
     def _drop_connection(self) -> None:
         if self._connection is not None:
-            with contextlib.suppress(DBAPIError):
+            with contextlib.suppress(SQLAlchemyError):
                 self._connection.invalidate()
                 self._connection.close()
             self._connection = None

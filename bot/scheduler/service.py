@@ -134,10 +134,10 @@ class SchedulerService:
         announced = False
         while not self._stop.is_set():
             if await asyncio.to_thread(self.lock.acquire):
-                logger.info("scheduler owns %s", self.lock.describe())
+                logger.info("scheduler took ownership of %s", self.lock.describe())
                 return True
             if not announced:
-                logger.info("another scheduler owns %s; waiting as standby", self.lock.describe())
+                logger.info("%s is held by another scheduler; waiting as standby", self.lock.describe())
                 announced = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=self.settings.scheduler_standby_poll_seconds)

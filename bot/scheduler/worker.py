@@ -20,13 +20,14 @@ import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, Row, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.channels.base import Channel, DeliveryError, OutgoingMessage
+from bot.events.audience import followers
 from bot.events.records import STATUS_CANCELLED
 from bot.scheduler import kinds, ledger
 from bot.scheduler.clock import Clock, SystemClock
@@ -270,8 +271,14 @@ class DeliveryWorker:
                 .order_by(ReminderDelivery.due_at, ReminderDelivery.id)
                 .limit(BATCH_SIZE)
             ).all()
+            following = self._following(session, rows)
             for delivery, user, event in rows:
-                verdict, detail = self._verdict(delivery, user, event, now)
+                verdict: str
+                detail: Any
+                if (event.id, user.id) not in following:
+                    verdict, detail = ledger.OBSOLETE, "owner no longer follows the event"
+                else:
+                    verdict, detail = self._verdict(delivery, user, event, now)
                 if verdict == "send":
                     language = user.language or "en"
                     message = render_delivery(detail, event, language, now)
@@ -286,6 +293,17 @@ class DeliveryWorker:
                     self._count_final(verdict)
                     logger.info("delivery %s closed as %s: %s", delivery.id, verdict, detail)
         return candidates, len(rows)
+
+    @staticmethod
+    def _following(session: Session, rows: Sequence[Row[ReminderDelivery, User, Event]]) -> set[tuple[int, int]]:
+        """Return (event id, user id) pairs whose owner still follows the event (unsubscribing stops queued rows)."""
+        by_event: dict[int, tuple[Event, list[int]]] = {}
+        for _delivery, user, event in rows:
+            by_event.setdefault(event.id, (event, []))[1].append(user.id)
+        pairs: set[tuple[int, int]] = set()
+        for event_id, (event, user_ids) in by_event.items():
+            pairs.update((event_id, user_id) for user_id in followers(session, event, user_ids))
+        return pairs
 
     def _count_final(self, status: str) -> None:
         if status == ledger.OBSOLETE:

@@ -249,6 +249,7 @@ class FakeBotApi:
         self._changed: asyncio.Condition | None = None
         self._runner: web.AppRunner | None = None
         self._webhook_task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.port: int | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -285,7 +286,11 @@ class FakeBotApi:
         logger.info("fake Bot API listening on %s:%s", LOOPBACK, self.port)
 
     async def stop(self) -> None:
-        """Stop listening and cancel webhook delivery."""
+        """Stop listening and cancel webhook delivery; open long polls return at once."""
+        self._stopping = True
+        if self._changed is not None:
+            async with self._changed:
+                self._changed.notify_all()
         if self._webhook_task is not None:
             self._webhook_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -768,7 +773,7 @@ class FakeBotApi:
         assert self._changed is not None
         while True:
             batch = self._take_updates(offset, limit)
-            if batch or time.monotonic() >= deadline:
+            if batch or self._stopping or time.monotonic() >= deadline:
                 return batch
             async with self._changed:
                 with contextlib.suppress(TimeoutError):

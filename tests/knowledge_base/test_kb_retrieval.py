@@ -1,0 +1,116 @@
+"""Retrieval with the real e5 model over the fixture articles, including hostile input."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from knowledge_base.retrieval import MAX_QUERY_CHARS, Retriever, clean_query
+
+BAD_INPUTS = [
+    "",
+    "   ",
+    "\n\t",
+    "😀🙏🔥",
+    "12345 !!! ???",
+    "\x00\x01\x02\x1b\x7f",
+    "\u200b\u200c\u200d\ufeff",
+]
+
+
+@pytest.mark.parametrize("query", BAD_INPUTS)
+def test_queries_without_letters_return_nothing_fast(retriever: Retriever, query: str) -> None:
+    started = time.perf_counter()
+    assert retriever.search(query, "en") == []
+    assert time.perf_counter() - started < 0.05
+
+
+def test_non_string_query_returns_nothing(retriever: Retriever) -> None:
+    assert retriever.search(None, "en") == []  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "plastic " * 2500,
+        "x" * 20_000,
+        "packaging\x00\x07 with control\x1f characters \x1b[31m",
+        "Giảm bao bì nhựa plastic ការវេចខ្ចប់ ບັນຈຸພັນ 😀 packaging",
+        "Gia\u0309m bao bi\u0300 nhu\u031bạ",
+        "ປະຫຍັດ\u200bໄຟຟ້າ",
+    ],
+)
+def test_hostile_queries_never_raise(retriever: Retriever, query: str) -> None:
+    hits = retriever.search(query, None, k=3)
+    assert len(hits) <= 3
+
+
+def test_long_query_is_cut() -> None:
+    assert len(clean_query("word " * 10_000)) <= MAX_QUERY_CHARS
+    assert len(clean_query("w" * 10_000)) == MAX_QUERY_CHARS
+    assert clean_query("  Hello\u200b world \x00") == "Hello world"
+    assert clean_query("🙂") == ""
+
+
+@pytest.mark.parametrize(
+    ("query", "language", "article_id", "shown_language"),
+    [
+        ("How can I use less plastic packaging?", "en", "plastic-packaging", "en"),
+        ("Làm sao để giảm bao bì nhựa?", "vi", "plastic-packaging", "vi"),
+        ("lam sao giam bao bi nhua", "vi", "plastic-packaging", "vi"),
+        ("តើធ្វើដូចម្តេចដើម្បីសន្សំអគ្គិសនី?", "km", "energy-saving", "km"),
+        ("ຫຼຸດການໃຊ້ພລາສຕິກແນວໃດ", "lo", "plastic-packaging", "lo"),
+        ("Which certificate shows that my furniture wood is from a well-managed forest?", "en", "fsc-wood", "en"),
+    ],
+)
+def test_finds_expected_article(retriever: Retriever, query: str, language: str, article_id: str, shown_language: str) -> None:
+    hits = retriever.search(query, language)
+    assert hits, query
+    assert hits[0].article_id == article_id
+    assert hits[0].language == shown_language
+
+
+def test_clear_question_is_confident(retriever: Retriever) -> None:
+    hits = retriever.search("How can I use less plastic packaging for my products?", "en")
+    assert retriever.is_confident(hits)
+
+
+def test_falls_back_to_english_version(retriever: Retriever) -> None:
+    hits = retriever.search("តើវិញ្ញាបនបត្រ FSC សម្រាប់ឈើគឺជាអ្វី?", "km")
+    assert hits[0].article_id == "fsc-wood"
+    assert hits[0].language == "en"
+
+
+def test_prefers_english_over_other_fallbacks(retriever: Retriever) -> None:
+    hits = retriever.search("ការវេចខ្ចប់ប្លាស្ទិក plastic packaging", "km")
+    packaging = next(hit for hit in hits if hit.article_id == "plastic-packaging")
+    assert packaging.language == "en"
+
+
+def test_one_hit_per_article(retriever: Retriever) -> None:
+    hits = retriever.search("electricity packaging wood", "en", k=10)
+    article_ids = [hit.article_id for hit in hits]
+    assert len(article_ids) == len(set(article_ids)) == 3
+
+
+def test_out_of_scope_question_is_declined(retriever: Retriever) -> None:
+    for query, language in [
+        ("Who won the football match last night?", "en"),
+        ("Ngày mai Hà Nội có mưa không?", "vi"),
+    ]:
+        hits = retriever.search(query, language)
+        assert not retriever.is_confident(hits), (query, hits[0].score if hits else None)
+
+
+def test_scores_are_in_unit_range(retriever: Retriever) -> None:
+    for hit in retriever.search("energy saving in workshops", "en", k=5):
+        assert 0.0 <= hit.score <= 1.0
+
+
+def test_modes_score_differently(fixture_index) -> None:
+    lexical = Retriever(fixture_index, "lexical").search("FSC", "en")
+    dense = Retriever(fixture_index, "dense").search("FSC", "en")
+    assert lexical[0].article_id == "fsc-wood"
+    assert lexical[0].dense == 0.0
+    assert dense[0].lexical == 0.0
