@@ -22,6 +22,22 @@ logger = logging.getLogger(__name__)
 load_handlers()
 
 
+def warm_up() -> None:
+    """Load the retrieval model and the segmenters now, so the first user turn is fast.
+
+    The action server imports this module before it answers its health check, so the
+    services count as ready only once the model is in memory.
+    """
+    from knowledge_base.retrieval import get_retriever
+    from nlu.text import warm_up as warm_up_segmenters
+
+    warm_up_segmenters()
+    get_retriever()
+
+
+warm_up()
+
+
 def run_turn(sender_id: str, latest_message: dict[str, Any]) -> list[Reply]:
     """Handle one turn in its own database transaction and return the replies.
 
@@ -39,7 +55,9 @@ def run_turn(sender_id: str, latest_message: dict[str, Any]) -> list[Reply]:
     try:
         with session_scope() as session:
             user = get_or_create_user(session, channel, external_id)
-            language = choose_language("" if command else text, user, metadata.get("ui_language"))
+            # A button or an "/intent" payload (a channel command such as /start) carries no language signal.
+            language_text = "" if command or text.startswith("/") else text
+            language = choose_language(language_text, user, metadata.get("ui_language"))
             context = TurnContext(
                 sender_id=sender_id,
                 text=text,

@@ -45,6 +45,8 @@ class Answer:
     """(article id, title) of close topics, for buttons."""
     fallback_language: str | None
     """Language of the quoted article when it differs from ``language``."""
+    top_score: float | None = None
+    """Fused score of the best hit, kept in the question log for the gap report."""
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -119,7 +121,7 @@ def answer(text: str, language: str | None, retriever: Retriever | None = None) 
     hits = retriever.search(text, language, k=RELATED_LIMIT + 2)
     if not retriever.is_confident(hits):
         logger.info("Declined a %s question (top score %s)", language, hits[0].score if hits else None)
-        return _declined(language, hits, retriever=retriever)
+        return dataclasses.replace(_declined(language, hits, retriever=retriever), top_score=hits[0].score if hits else None)
 
     best = hits[0]
     used = [best]
@@ -152,6 +154,7 @@ def answer(text: str, language: str | None, retriever: Retriever | None = None) 
         more_chunk_id=following.chunk_id if following else None,
         related=related,
         fallback_language=best.language if best.language != language else None,
+        top_score=best.score,
     )
 
 

@@ -85,7 +85,7 @@ class SpinTokenizer(Tokenizer):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        """Return the default config; the keys are those of Rasa's Tokenizer base class."""
+        """Return the default config: the keys of Rasa's Tokenizer base class and two of its own."""
         return {
             "intent_tokenization_flag": False,
             "intent_split_symbol": "_",
@@ -133,15 +133,15 @@ class SpinTokenizer(Tokenizer):
         normalized, starts, ends = normalize_with_offsets(text)
         if normalized != normalize(text):
             # NOTE: reached only where NFC composes across two non-combining characters
-            # (Hangul jamo, a few Indic vowel pairs); offsets then fall back to the
-            # normalised text's own positions, clamped to the message length.
+            # (Hangul jamo, a few Indic vowel pairs). Offsets are then the positions in
+            # the normalised text, clamped to the message length, so they may be off.
             logger.debug("Offset map does not match normalize(); using approximate offsets.")
             starts = [min(i, len(text)) for i in range(len(normalize(text)))]
             ends = [min(i + 1, len(text)) for i in range(len(starts))]
             normalized = normalize(text)
 
         # Segmenting only a prefix bounds the work on huge messages. At 32 characters per
-        # token the prefix holds max_tokens words of any real language; only a word
+        # token the prefix contains max_tokens words of any real language, so only a word
         # straddling the cut (or one absurdly long "word") is shortened.
         prefix = normalized[: self.max_tokens * 32]
 

@@ -5,7 +5,7 @@ Run in the Rasa venv from the repository root::
     PYTHONPATH=. RASA_TELEMETRY_ENABLED=false .venv-rasa/bin/python -m nlu.evaluate \\
         --model var/rasa-models/spin.tar.gz
 
-Each held-out file holds one language variant, named by the file: ``vi`` (with
+Each held-out file contains one language variant, named by the file: ``vi`` (with
 diacritics), ``vi_nodiac`` (Vietnamese typed without diacritics), ``en``, ``km`` and
 ``lo``. Files sit in one subfolder per round of writing (``round1``, ``round2``), and
 scores are reported per round as well. Macro F1 is the unweighted mean of per-intent F1 over the intents in the
@@ -76,7 +76,10 @@ def entity_scores(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 
 async def predict(model_path: Path, examples: list[dict[str, Any]]) -> list[float]:
-    """Parse every example with the model, storing predictions in place; return latencies."""
+    """Parse every example with the model and store the predictions in it.
+
+    Returns the parse latency of each example in milliseconds.
+    """
     from rasa.core.agent import Agent
 
     agent = Agent.load(str(model_path))
@@ -165,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     """Evaluate the model and print a table; write the full report as JSON if asked."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True, help="Trained model (.tar.gz).")
-    parser.add_argument("--heldout", type=Path, default=HELDOUT_DIR, help="Folder of <variant>.yml files.")
+    parser.add_argument("--heldout", type=Path, default=HELDOUT_DIR, help="Folder of round subfolders with <variant>.yml files.")
     parser.add_argument("--out", type=Path, help="Write the full report (with every error) here as JSON.")
     parser.add_argument("--min-macro-f1", type=float, default=0.0, help="Exit with status 1 when overall macro F1 is lower.")
     args = parser.parse_args(argv)

@@ -25,7 +25,7 @@ from actions import registry
 from actions.assessment import flow, store
 from actions.assessment.flow import Answers, AnswerState
 from actions.assessment.loader import QuestionnaireError, get_questionnaires
-from actions.assessment.matching import Control, fold, match_answer, match_control
+from actions.assessment.matching import Control, fold, match_answer, match_control, parse_number
 from actions.assessment.report import PreviousRun, build_report, dimension_name, render_chart
 from actions.assessment.schema import Answer, Question, Questionnaire
 from actions.assessment.scoring import score
@@ -484,6 +484,8 @@ def intercept(context: TurnContext) -> list[Reply] | None:
         if context.intent == "affirm":
             return _cancel(context, assessment)
         return _show_current(context, assessment, [gettext("assess.back_to_assessment", context.language), ""])
+    if pending == PENDING_RESUME and parse_number(context.text) == 1:
+        return _show_current(context, assessment)  # "1" names the first button, Continue
     if pending == PENDING_RESUME and context.intent in YES_NO_INTENTS:
         if context.intent == "affirm":
             return _show_current(context, assessment)

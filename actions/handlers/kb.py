@@ -27,7 +27,7 @@ def _reply_from_answer(result: kb_answer.Answer, language: str) -> Reply:
         buttons.append((title, f"kb:article:{article_id}"))
     if result.declined:
         buttons.append((gettext("core.menu.human", language), "core:handoff:start"))
-    sources = [{"id": source.id, "title": source.title, "score": round(source.score, 4)} for source in result.sources]
+    sources = [dict(source) for source in result.sources]
     return Reply(text=result.text, language=language, buttons=buttons, sources=sources)
 
 
@@ -47,7 +47,7 @@ def ask(context: TurnContext) -> list[Reply]:
             sector=context.user.sector,
             top_score=result.top_score,
             declined=result.declined,
-            sources=[{"id": source.id, "score": round(source.score, 4)} for source in result.sources],
+            sources=[{"id": source["id"], "score": source["score"]} for source in result.sources],
         )
     )
     logger.info("question from user %s: language %s, declined %s, top score %.3f", context.user.id, language, result.declined, result.top_score or 0.0)
@@ -64,7 +64,7 @@ def kb_command(context: TurnContext) -> list[Reply]:
     if action == "more" and argument:
         result = kb_answer.more(argument, language)
     elif action == "article" and argument:
-        result = kb_answer.article(argument, language)
+        result = kb_answer.show_article(argument, language)
     else:
         result = None
     if result is None:

@@ -26,12 +26,12 @@ def ask(
     language = normalize_language(lang or detect_language(text))
     result = answer(text, language)
     if as_json:
-        sources = [] if result.declined else [{"id": s.id, "title": s.title, "score": round(s.score, 4)} for s in result.sources]
+        sources = [] if result.declined else [{"id": s["id"], "title": s["title"], "score": s["score"]} for s in result.sources]
         typer.echo(json.dumps({"answer": result.text, "language": language, "sources": sources}, ensure_ascii=False))
         return
     typer.echo(result.text)
     for source in result.sources:
-        typer.echo(f"  - {source.title} ({source.id}, {source.score:.3f})")
+        typer.echo(f"  - {source['title']} ({source['id']}, {source['score']})")
 
 
 @app.command("build")

@@ -1,4 +1,4 @@
-"""Who hears about an event: owners who asked to be reminded, and matching subscribers."""
+"""The audience of an event: owners who requested its reminders, and matching subscribers."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from bot.storage.models import Event, EventReminder, Subscription, User
 class Member:
     """One owner in an event's audience.
 
-    ``joined_at`` is when the owner started following the event (the reminder request,
-    or the later of subscription and event creation); messages due before it are not
-    sent. ``subscribed`` is True when a subscription matches, ``requested`` when the
-    owner pressed "remind me".
+    ``joined_at`` is when the owner started following the event: the reminder request,
+    or the later of subscription and event creation. Messages due before it are not
+    planned. ``subscribed`` is True when a subscription matches, and ``requested`` when
+    the owner pressed "remind me".
     """
 
     user_id: int

@@ -1,10 +1,11 @@
 """Events as iCalendar (RFC 5545): import, export and "add to calendar" files.
 
 RFC 5545 allows one SUMMARY and one DESCRIPTION per VEVENT, so other languages travel
-in ``X-SPIN-TITLE;LANGUAGE=xx`` and ``X-SPIN-DESCRIPTION;LANGUAGE=xx``; catalogue
+in ``X-SPIN-TITLE;LANGUAGE=xx`` and ``X-SPIN-DESCRIPTION;LANGUAGE=xx``. Catalogue
 fields without a standard property use ``X-SPIN-KIND``, ``X-SPIN-COUNTRY``,
-``X-SPIN-PROVINCE``, ``X-SPIN-SECTORS``, ``X-SPIN-ORGANISER`` and ``X-SPIN-SAMPLE``.
-Calendar programs ignore these and show SUMMARY, DTSTART, DTEND, LOCATION and URL.
+``X-SPIN-PROVINCE``, ``X-SPIN-SECTORS``, ``X-SPIN-ORGANISER``, ``X-SPIN-TIMEZONE`` and
+``X-SPIN-SAMPLE``. Calendar programs ignore these and show SUMMARY, DTSTART, DTEND,
+LOCATION and URL.
 """
 
 from __future__ import annotations
@@ -253,8 +254,8 @@ def write_event_ics(event: Event, language: str, var_dir: Path, stamp: dt.dateti
     """Write the "add to calendar" file of ``event`` under ``var_dir/ics`` and return its absolute path.
 
     The name carries the event id, version and language, so a changed event gets a new
-    file; the file is written to a temporary name and renamed, so a reader never sees
-    half a file.
+    file. The file is written under a temporary name and renamed, so no reader sees half
+    a file.
     """
     folder = (var_dir / ICS_FOLDER).resolve()
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""How events read in chat and in reminders, in the owner's language."""
+"""Event texts for chat and reminders, in the owner's language."""
 
 from __future__ import annotations
 

@@ -31,9 +31,9 @@ SECTORS = ("textiles", "footwear", "furniture", "handicraft", "food", "packaging
 #: Column limits of the ``events`` table.
 UID_MAX_LENGTH = 255
 PROVINCE_MAX_LENGTH = 128
-#: Longest title kept; Telegram buttons and list lines stay readable below this.
+#: Maximum title length, so list lines and buttons stay readable.
 TITLE_MAX_LENGTH = 200
-#: Longest description kept, well under Telegram's 4096-character message limit.
+#: Maximum description length, well under Telegram's 4096-character message limit.
 DESCRIPTION_MAX_LENGTH = 2000
 
 _KIND_ALIASES = {"trade fair": "trade_fair", "tradefair": "trade_fair", "trade-fair": "trade_fair", "fair": "trade_fair"}
@@ -59,8 +59,8 @@ class InvalidEventError(ValueError):
 class EventRecord:
     """One event as read from a file or the command line, already validated.
 
-    ``status`` is what the source says (scheduled or cancelled); ``changed`` is never
-    read from a source because the catalogue decides it by comparing versions.
+    ``status`` is the source's status (scheduled or cancelled). ``changed`` is never
+    read from a source, because the catalogue sets it by comparing versions.
     """
 
     uid: str

@@ -44,9 +44,17 @@ def format_offset(seconds: int) -> str:
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
-    text = "P" + (f"{days}D" if days else "")
-    clock = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") + (f"{secs}S" if secs else "")
-    return text + ("T" + clock if clock else "")
+    date_part = f"{days}D" if days else ""
+    time_part = ""
+    if hours:
+        time_part += f"{hours}H"
+    if minutes:
+        time_part += f"{minutes}M"
+    if secs:
+        time_part += f"{secs}S"
+    if time_part:
+        time_part = "T" + time_part
+    return "P" + date_part + time_part
 
 
 def parse_offset(text: str) -> int:

@@ -7,12 +7,12 @@ in the application database):
 - ``spin-wake`` wakes the worker, so rows planned by another process (a chat turn in
   the action server) are sent within one interval.
 
-Both are idempotent, so they are configured with ``coalesce=True`` (runs missed while
-the loop was busy or the process was down collapse into one) and
-``misfire_grace_time=None`` (a late run still happens; APScheduler's default of 1 s
-would drop it and log "missed"). ``max_instances=1`` keeps a slow planning pass from
-overlapping the next one. Sending is not a job: the worker sleeps until the next row
-falls due, so a reminder goes out on time rather than at the next job tick.
+Both are idempotent, so they are configured with ``coalesce=True``: runs missed while
+the loop was busy or the process was down collapse into one. ``misfire_grace_time=None``
+lets a late run still happen, where APScheduler's default of 1 s would drop it and log
+it as missed. ``max_instances=1`` keeps a slow planning pass from overlapping the next
+one. Sending is not a job: the worker sleeps until the next row falls due, so a
+reminder goes out on time rather than at the next job tick.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ PLAN_JOB_ID = "spin-plan"
 WAKE_JOB_ID = "spin-wake"
 #: How often the owner checks that it still holds the lock.
 LOCK_CHECK_SECONDS = 5.0
-#: Longest wait for messages in flight when the scheduler stops.
+#: Maximum wait for messages in flight when the scheduler stops.
 DRAIN_TIMEOUT_SECONDS = 30.0
 JOB_DEFAULTS = {"coalesce": True, "misfire_grace_time": None, "max_instances": 1}
 

@@ -42,20 +42,20 @@ logger = logging.getLogger(__name__)
 
 #: Rows examined per database round trip.
 BATCH_SIZE = 200
-#: Longest sleep between passes when nothing is due; the scheduler's wake job is shorter.
+#: Maximum sleep between passes when nothing is due (the scheduler's wake job is shorter).
 MAX_IDLE_SECONDS = 300.0
 #: Shortest sleep between passes, so rows that stay due cannot make the loop spin.
 MIN_IDLE_SECONDS = 0.05
 #: Pause after a pass failed with an unexpected error.
 ERROR_BACKOFF_SECONDS = 5.0
-#: 429 answers waited out for one message before it is put back in the queue.
+#: 429 responses waited out for one message before it is put back in the queue.
 MAX_RATE_LIMIT_RETRIES = 10
 #: Wait before re-sending after a temporary error: doubles per attempt, up to the cap.
 RETRY_BASE_SECONDS = 30.0
 RETRY_MAX_SECONDS = 3600.0
 #: A message sent this late is logged.
 LATE_LOG_SECONDS = 60.0
-#: Longest error text stored in ``reminder_deliveries.error``.
+#: Maximum length of the error text stored in ``reminder_deliveries.error``.
 ERROR_MAX_LENGTH = 500
 
 
@@ -86,7 +86,7 @@ class _Candidate:
 
 
 def retry_after_seconds(error: BaseException) -> float | None:
-    """Return the wait a rate-limit error asks for (``retry_after``), or None.
+    """Return the wait in seconds that a rate-limit error requests (``retry_after``), or None.
 
     Looks at the error and its cause, so a channel may raise DeliveryError from
     python-telegram-bot's RetryAfter or set ``retry_after`` on its own error.
@@ -165,14 +165,36 @@ class DeliveryWorker:
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
 
     async def run_pass(self) -> DeliveryStats:
-        """Send every row that is due now; return the running totals."""
-        while not self._stopping:
-            candidates, examined = await asyncio.to_thread(self._prepare_batch)
-            if candidates:
-                semaphore = asyncio.Semaphore(self._concurrency)
-                await asyncio.gather(*(self._deliver(candidate, semaphore) for candidate in candidates))
-            if examined == 0:
-                break
+        """Send every row that is due now; return the running totals.
+
+        One producer prepares batches while ``concurrency`` senders work through a
+        queue, so preparing the next batch never stalls sending. Rows handed out but
+        not yet claimed are still ``pending`` and are kept out of the next batch.
+        """
+        queue: asyncio.Queue[_Candidate | None] = asyncio.Queue(maxsize=BATCH_SIZE)
+        handed_out: set[int] = set()
+
+        async def produce() -> None:
+            try:
+                while not self._stopping:
+                    candidates, examined = await asyncio.to_thread(self._prepare_batch, frozenset(handed_out))
+                    for candidate in candidates:
+                        handed_out.add(candidate.delivery_id)
+                        await queue.put(candidate)
+                    if examined == 0:
+                        break
+            finally:
+                for _sender in range(self._concurrency):
+                    await queue.put(None)
+
+        async def send() -> None:
+            while (candidate := await queue.get()) is not None:
+                try:
+                    await self._deliver(candidate)
+                finally:
+                    handed_out.discard(candidate.delivery_id)
+
+        await asyncio.gather(produce(), *(send() for _sender in range(self._concurrency)))
         return self.stats
 
     # ------------------------------------------------------------------ choosing rows
@@ -253,8 +275,11 @@ class DeliveryWorker:
                 return "postpone", due
         return "send", kind
 
-    def _prepare_batch(self) -> tuple[list[_Candidate], int]:
-        """Return (rows to send now, rows examined); closes or postpones the others."""
+    def _prepare_batch(self, handed_out: frozenset[int] = frozenset()) -> tuple[list[_Candidate], int]:
+        """Return (rows to send now, rows examined); closes or postpones the others.
+
+        ``handed_out`` lists rows already queued for sending in this pass.
+        """
         now = self._clock.now()
         candidates: list[_Candidate] = []
         with session_scope(self._engine) as session:
@@ -267,6 +292,7 @@ class DeliveryWorker:
                     ReminderDelivery.status == ledger.PENDING,
                     ReminderDelivery.due_at <= now,
                     User.channel.in_(list(self._channels)),
+                    ReminderDelivery.id.not_in(list(handed_out)),
                 )
                 .order_by(ReminderDelivery.due_at, ReminderDelivery.id)
                 .limit(BATCH_SIZE)
@@ -317,21 +343,20 @@ class DeliveryWorker:
 
     # ------------------------------------------------------------------ sending one row
 
-    async def _deliver(self, candidate: _Candidate, semaphore: asyncio.Semaphore) -> None:
-        async with semaphore:
-            if self._stopping:
-                return
-            await self._wait_out_pause()
-            if self._bucket is not None:
-                await self._bucket.acquire()
-            if self._spacing is not None:
-                await self._spacing.wait(f"{candidate.channel}:{candidate.external_id}")
-            if self._stopping:
-                return
-            attempts = await asyncio.to_thread(self._claim, candidate.delivery_id)
-            if attempts is None:
-                return
-            await self._send_claimed(candidate, attempts)
+    async def _deliver(self, candidate: _Candidate) -> None:
+        if self._stopping:
+            return
+        await self._wait_out_pause()
+        if self._bucket is not None:
+            await self._bucket.acquire()
+        if self._spacing is not None:
+            await self._spacing.wait(f"{candidate.channel}:{candidate.external_id}")
+        if self._stopping:
+            return
+        attempts = await asyncio.to_thread(self._claim, candidate.delivery_id)
+        if attempts is None:
+            return
+        await self._send_claimed(candidate, attempts)
 
     async def _send_claimed(self, candidate: _Candidate, attempts: int) -> None:
         channel = self._channels[candidate.channel]
@@ -367,7 +392,7 @@ class DeliveryWorker:
     async def _pause_for_rate_limit(self, seconds: float, candidate: _Candidate) -> None:
         self.stats.rate_limited += 1
         logger.warning(
-            "channel %s answered 429: pausing all sends for %.1f s (delivery %s)",
+            "channel %s returned 429: pausing all sends for %.1f s (delivery %s)",
             candidate.channel,
             seconds,
             candidate.delivery_id,

@@ -46,3 +46,15 @@ def test_control_words_do_not_overlap() -> None:
             for word in catalogue(language, "assess")[message_id].split("|"):
                 folded = fold(word)
                 assert owners.setdefault(folded, control) == control, f"{word!r} means both {owners[folded]} and {control}"
+
+
+def test_control_words_are_no_answer_texts() -> None:
+    from actions.assessment.loader import load_questionnaires
+    from actions.assessment.matching import control_words, fold
+
+    words = control_words()
+    for questionnaire in load_questionnaires().values():
+        for question in questionnaire.questions:
+            for answer in question.answers:
+                for text in answer.text.values():
+                    assert fold(text) not in words, f"{question.id}:{answer.id} {text!r} is also a control word"

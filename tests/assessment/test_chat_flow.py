@@ -435,3 +435,16 @@ def test_old_sector_button_keeps_open_run(make_owner: OwnerFactory) -> None:
     owner.press("assess:restart")
     assert owner.assessment().status == "cancelled"
     assert gettext("assess.choose_sector", "en") in owner.text
+
+
+def test_typed_one_continues_after_prompt(make_owner: OwnerFactory) -> None:
+    owner = make_owner()
+    owner.press("assess:s:general")
+    owner.press_number(1)
+    owner.press("assess:pause")
+    owner.press("assess:start")
+
+    owner.say("1")
+
+    assert owner.current_question() == "c_energy"
+    assert owner.assessment().status == "in_progress"

@@ -78,7 +78,10 @@ def setup_database(engine: Engine, subscribers: int) -> None:
         for start in range(0, subscribers, 1000):
             session.execute(insert(User), users[start : start + 1000])
         user_ids = list(session.scalars(select(User.id)))
-        session.execute(insert(Subscription), [{"user_id": user_id, "sector": "textiles", "country": "vn", "created_at": now} for user_id in user_ids])
+        session.execute(
+            insert(Subscription),
+            [{"user_id": user_id, "sector": "textiles", "country": "vn", "created_at": now} for user_id in user_ids],
+        )
 
 
 class Child:
@@ -187,7 +190,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscribers", type=int, default=10_000, help="Owners to remind (default 10000).")
     parser.add_argument("--rate-limit", type=int, default=30, help="Sends per second the fake server accepts (default 30).")
-    parser.add_argument("--kill-at", type=float, action="append", default=None, help="Also run with a SIGKILL at this fraction; repeatable.")
+    parser.add_argument(
+        "--kill-at", type=float, action="append", default=None, help="Also run with a SIGKILL at this fraction; repeatable."
+    )
     parser.add_argument("--no-plain", action="store_true", help="Skip the run without a kill.")
     parser.add_argument("--database-url", default="", help="Empty database to use instead of a new SQLite file.")
     parser.add_argument("--json", type=Path, default=None, help="Write the results to this file.")
@@ -202,7 +207,9 @@ def main() -> None:
         results.append(result)
     if arguments.json:
         machine = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
-        arguments.json.write_text(json.dumps({"date": dt.datetime.now(dt.UTC).isoformat(), "machine": machine, "runs": results}, indent=2))
+        arguments.json.write_text(
+            json.dumps({"date": dt.datetime.now(dt.UTC).isoformat(), "machine": machine, "runs": results}, indent=2)
+        )
 
 
 if __name__ == "__main__":

@@ -157,6 +157,8 @@ def fake_bot_api_in_thread(**kwargs: Any) -> Iterator[FakeBotApi]:
         try:
             asyncio.run_coroutine_threadsafe(api.stop(), loop).result(timeout=FAKE_API_STOP_SECONDS)
         except concurrent.futures.TimeoutError:
-            logging.getLogger(__name__).warning("fake Bot API did not stop within %.0f s; stopping its loop", FAKE_API_STOP_SECONDS)
+            logging.getLogger(__name__).warning(
+                "fake Bot API did not stop within %.0f s; stopping its loop", FAKE_API_STOP_SECONDS
+            )
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=FAKE_API_STOP_SECONDS)

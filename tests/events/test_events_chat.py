@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import icalendar
 import pytest
@@ -47,10 +48,33 @@ def catalogue(db_engine: Engine, now: dt.datetime, policy: ReminderPolicy) -> di
     ids = {}
     for index in range(3):
         ids[f"vn-textiles-{index}"] = add_event(
-            db_engine, now, policy, uid=f"vn-t-{index}", starts_at=now + dt.timedelta(days=10 + index), titles={"en": f"Sample: VN textiles {index}", "vi": f"Mẫu: Dệt may {index}"}
+            db_engine,
+            now,
+            policy,
+            uid=f"vn-t-{index}",
+            starts_at=now + dt.timedelta(days=10 + index),
+            titles={"en": f"Sample: VN textiles {index}", "vi": f"Mẫu: Dệt may {index}"},
         )
-    ids["la-food"] = add_event(db_engine, now, policy, uid="la-f", country="la", sectors=["food"], starts_at=now + dt.timedelta(days=5), titles={"en": "Sample: LA food"})
-    ids["kh-all"] = add_event(db_engine, now, policy, uid="kh-a", country="kh", sectors=[], starts_at=now + dt.timedelta(days=20), titles={"en": "Sample: KH all"})
+    ids["la-food"] = add_event(
+        db_engine,
+        now,
+        policy,
+        uid="la-f",
+        country="la",
+        sectors=["food"],
+        starts_at=now + dt.timedelta(days=5),
+        titles={"en": "Sample: LA food"},
+    )
+    ids["kh-all"] = add_event(
+        db_engine,
+        now,
+        policy,
+        uid="kh-a",
+        country="kh",
+        sectors=[],
+        starts_at=now + dt.timedelta(days=20),
+        titles={"en": "Sample: KH all"},
+    )
     return ids
 
 
@@ -61,7 +85,9 @@ class Turns:
         self.engine = engine
         self.user_id = user_id
 
-    def _context(self, session: Session, *, intent: str | None, command: str | None, text: str, entities: list[dict[str, str]]) -> TurnContext:
+    def _context(
+        self, session: Session, *, intent: str | None, command: str | None, text: str, entities: list[dict[str, str]]
+    ) -> TurnContext:
         user = session.get(User, self.user_id)
         assert user is not None
         return TurnContext(
@@ -84,14 +110,18 @@ class Turns:
     def press(self, command: str) -> list[Reply]:
         with session_scope(self.engine) as session:
             payload = "/press" + json.dumps({"cmd": command})
-            return route(self._context(session, intent="press", command=command, text=payload, entities=[{"entity": "cmd", "value": command}]))
+            return route(
+                self._context(
+                    session, intent="press", command=command, text=payload, entities=[{"entity": "cmd", "value": command}]
+                )
+            )
 
 
 def commands(replies: list[Reply]) -> list[str]:
     return [command for reply in replies for _title, command in reply.buttons]
 
 
-def user_turns(engine: Engine, external_id: str, **fields: object) -> Turns:
+def user_turns(engine: Engine, external_id: str, **fields: Any) -> Turns:
     return Turns(engine, add_user(engine, external_id, channel="console", **fields))
 
 
@@ -106,7 +136,11 @@ def test_list_filtered_by_owner_sector_and_country(db_engine: Engine, catalogue:
     assert all("LA food" not in text and "KH all" not in text for text in texts)
     for index, reply in enumerate(replies[1:4]):
         event_id = catalogue[f"vn-textiles-{index}"]
-        assert [command for _title, command in reply.buttons] == [f"events:remind:{event_id}", f"events:ics:{event_id}", f"events:details:{event_id}"]
+        assert [command for _title, command in reply.buttons] == [
+            f"events:remind:{event_id}",
+            f"events:ics:{event_id}",
+            f"events:details:{event_id}",
+        ]
     navigation = commands(replies[-1:])
     assert "events:sectors:list:textiles:vn" in navigation
     assert "events:countries:list:textiles:vn" in navigation
@@ -128,7 +162,10 @@ def test_list_pages_and_narrowing(db_engine: Engine, catalogue: dict[str, int]) 
     assert "(4–5 of 5)" in second[0].text
     assert "Sample: VN textiles 2" in second[1].text
     assert [reply.text.split("\n")[0] for reply in by_country[1:-1]] == ["Workshop: Sample: KH all"]
-    assert {line for reply in by_sector[1:-1] for line in reply.text.split("\n")[:1]} == {"Workshop: Sample: LA food", "Workshop: Sample: KH all"}
+    assert {line for reply in by_sector[1:-1] for line in reply.text.split("\n")[:1]} == {
+        "Workshop: Sample: LA food",
+        "Workshop: Sample: KH all",
+    }
     assert "events:list:food:vn:0" in commands(sectors)
     with session_scope(db_engine) as session:
         user = session.get(User, turns.user_id)
@@ -209,7 +246,9 @@ def test_subscribe_and_unsubscribe(db_engine: Engine, catalogue: dict[str, int])
     assert again[0].text == gettext("events.subscribe.already", "en", filter="Food processing · Laos")
     assert "All sectors · All countries" in everything[0].text
     with session_scope(db_engine) as session:
-        subscriptions = session.scalars(select(Subscription).where(Subscription.user_id == turns.user_id).order_by(Subscription.id)).all()
+        subscriptions = session.scalars(
+            select(Subscription).where(Subscription.user_id == turns.user_id).order_by(Subscription.id)
+        ).all()
         assert [(item.sector, item.country) for item in subscriptions] == [("food", "la"), (None, None)]
         first_id, second_id = subscriptions[0].id, subscriptions[1].id
     assert f"events:unsub:{first_id}" in commands(listing)

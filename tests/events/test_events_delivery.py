@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select, update
@@ -50,7 +51,9 @@ async def run_until(
         await delivery.run_pass()
 
 
-async def test_each_offset_delivered_once(db_engine: Engine, channel: RecordingChannel, policy: ReminderPolicy, clock: ManualClock) -> None:
+async def test_each_offset_delivered_once(
+    db_engine: Engine, channel: RecordingChannel, policy: ReminderPolicy, clock: ManualClock
+) -> None:
     start = MORNING + dt.timedelta(days=10)
     event_id = add_event(db_engine, clock.now(), policy, starts_at=start)
     owner = add_user(db_engine, "1001")
@@ -179,7 +182,7 @@ async def test_moved_event_notice_and_new_reminders(
     assert len(channel.to("3001")) == 1
     new_start = start + dt.timedelta(days=2)
     with session_scope(db_engine) as session:
-        fields = {
+        fields: dict[str, Any] = {
             "uid": "test-event-1",
             "kind": "workshop",
             "titles": {"en": "Sample: Test workshop", "vi": "Mẫu: Hội thảo thử"},
@@ -197,12 +200,16 @@ async def test_moved_event_notice_and_new_reminders(
     texts = [message.text for message in channel.to("3001")]
     assert texts[1].startswith("⚠️"), texts
     assert len(texts) == 1 + 1 + 3, texts
-    stamps = {kinds.parse_kind(row.kind).starts_at for row in rows(db_engine, status=ledger.SENT) if row.kind.startswith("remind:")}
+    stamps = {
+        kinds.parse_kind(row.kind).starts_at for row in rows(db_engine, status=ledger.SENT) if row.kind.startswith("remind:")
+    }
     assert stamps == {start, new_start}
     assert len(rows(db_engine, status=ledger.OBSOLETE)) == 2
 
 
-async def test_blocked_user_marked_inactive(db_engine: Engine, channel: RecordingChannel, policy: ReminderPolicy, clock: ManualClock) -> None:
+async def test_blocked_user_marked_inactive(
+    db_engine: Engine, channel: RecordingChannel, policy: ReminderPolicy, clock: ManualClock
+) -> None:
     event_id = add_event(db_engine, clock.now(), policy, starts_at=MORNING + dt.timedelta(hours=3))
     owners = [add_user(db_engine, f"40{index}", reminder_offsets=[3600]) for index in range(3)]
     for user_id in owners:
@@ -225,7 +232,9 @@ async def test_blocked_user_marked_inactive(db_engine: Engine, channel: Recordin
     assert "blocked" in (failed.error or "")
 
 
-async def test_rate_limit_waited_out(db_engine: Engine, channel: RecordingChannel, policy: ReminderPolicy, clock: ManualClock) -> None:
+async def test_rate_limit_waited_out(
+    db_engine: Engine, channel: RecordingChannel, policy: ReminderPolicy, clock: ManualClock
+) -> None:
     event_id = add_event(db_engine, clock.now(), policy, starts_at=MORNING + dt.timedelta(hours=3))
     owner = add_user(db_engine, "501", reminder_offsets=[3600])
     request_reminder(db_engine, owner, event_id, clock.now())
@@ -273,7 +282,9 @@ async def test_unconfirmed_send_recovered_once(
     plan(db_engine, clock, policy)
     # A process died after claiming the first owner's row: it is left in "sending".
     with session_scope(db_engine) as session:
-        session.execute(update(ReminderDelivery).where(ReminderDelivery.user_id == owners[0]).values(status=ledger.SENDING, attempts=1))
+        session.execute(
+            update(ReminderDelivery).where(ReminderDelivery.user_id == owners[0]).values(status=ledger.SENDING, attempts=1)
+        )
     clock.advance(dt.timedelta(hours=2))
     delivery = worker(db_engine, channel, policy, clock)
 
@@ -310,7 +321,9 @@ async def test_unsubscribed_owner_gets_nothing_queued(
     assert {row.status for row in rows(db_engine, user_id=owner)} == {ledger.OBSOLETE}
 
 
-async def test_reminder_message_buttons(db_engine: Engine, channel: RecordingChannel, policy: ReminderPolicy, clock: ManualClock) -> None:
+async def test_reminder_message_buttons(
+    db_engine: Engine, channel: RecordingChannel, policy: ReminderPolicy, clock: ManualClock
+) -> None:
     event_id = add_event(db_engine, clock.now(), policy, starts_at=MORNING + dt.timedelta(hours=3))
     owner = add_user(db_engine, "901", language="vi", reminder_offsets=[3600])
     request_reminder(db_engine, owner, event_id, clock.now())

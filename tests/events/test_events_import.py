@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -86,14 +87,25 @@ def test_ical_times_use_venue_zone(db_engine: Engine, policy: ReminderPolicy) ->
 
 def test_changed_event_updates_in_place(db_engine: Engine, policy: ReminderPolicy, tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
-    path.write_text(CSV_HEADER + "e1,workshop,,2027-03-20 09:00,,vn,Hà Nội,Hall 1,textiles,Example Org,https://example.org/e1,true,Sample: E1,Mẫu: E1\n")
+    path.write_text(
+        CSV_HEADER
+        + "e1,workshop,,2027-03-20 09:00,,vn,Hà Nội,Hall 1,textiles,Example Org,https://example.org/e1,true,Sample: E1,Mẫu: E1\n"
+    )
     run_import(db_engine, path, policy)
     with session_scope(db_engine) as session:
         event_id = session.scalars(select(Event.id)).one()
 
-    path.write_text(CSV_HEADER + "e1,workshop,,2027-03-20 09:00,,vn,Hà Nội,Hall 1,textiles,Example Org,https://example.org/e1,true,Sample: E1 renamed,Mẫu: E1\n")
+    path.write_text(
+        CSV_HEADER
+        + "e1,workshop,,2027-03-20 09:00,,vn,Hà Nội,Hall 1,textiles,Example Org,"
+        + "https://example.org/e1,true,Sample: E1 renamed,Mẫu: E1\n"
+    )
     renamed = run_import(db_engine, path, policy)
-    path.write_text(CSV_HEADER + "e1,workshop,,2027-03-21 14:00,,vn,Hà Nội,Hall 1,textiles,Example Org,https://example.org/e1,true,Sample: E1 renamed,Mẫu: E1\n")
+    path.write_text(
+        CSV_HEADER
+        + "e1,workshop,,2027-03-21 14:00,,vn,Hà Nội,Hall 1,textiles,Example Org,"
+        + "https://example.org/e1,true,Sample: E1 renamed,Mẫu: E1\n"
+    )
     moved = run_import(db_engine, path, policy)
 
     assert (renamed.updated, moved.updated) == (1, 1)
@@ -167,9 +179,11 @@ def test_bad_vevent_reported_with_line(db_engine: Engine, policy: ReminderPolicy
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n"
         "BEGIN:VEVENT\r\nUID:good-1\r\nDTSTART;TZID=Asia/Phnom_Penh:20270320T090000\r\nSUMMARY:Sample: Good\r\n"
         "X-SPIN-KIND:training\r\nEND:VEVENT\r\n"
-        "BEGIN:VEVENT\r\nUID:bad-1\r\nDTSTART:someday\r\nSUMMARY:Sample: Bad\r\nX-SPIN-KIND:training\r\nX-SPIN-COUNTRY:kh\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:bad-1\r\nDTSTART:someday\r\nSUMMARY:Sample: Bad\r\n"
+        "X-SPIN-KIND:training\r\nX-SPIN-COUNTRY:kh\r\nEND:VEVENT\r\n"
         "BEGIN:VEVENT\r\nUID:bad-2\r\nDTSTART:20270320T090000Z\r\nSUMMARY:Sample: No kind\r\nX-SPIN-COUNTRY:kh\r\nEND:VEVENT\r\n"
-        "BEGIN:VEVENT\r\nUID:bad-3\r\nDTSTART;TZID=Europe/Berlin:20270320T090000\r\nSUMMARY:Sample: Far\r\nX-SPIN-KIND:training\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:bad-3\r\nDTSTART;TZID=Europe/Berlin:20270320T090000\r\nSUMMARY:Sample: Far\r\n"
+        "X-SPIN-KIND:training\r\nEND:VEVENT\r\n"
         "END:VCALENDAR\r\n"
     )
 
@@ -238,3 +252,64 @@ def test_cancel_through_import_queues_one_notice(db_engine: Engine, policy: Remi
         notices = session.scalars(select(ReminderDelivery).where(ReminderDelivery.kind.like("cancelled:%"))).all()
         assert sorted(notice.user_id for notice in notices) == [owner, subscriber]
         assert upcoming_events(session, NOW)[1] == 0
+
+
+def test_cli_import_list_add_cancel(db_engine: Engine, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli.events import EXIT_SOME_ROWS_REJECTED, app
+
+    url = db_engine.url.render_as_string(hide_password=False)
+    path = tmp_path / "mixed.csv"
+    path.write_text(
+        CSV_HEADER
+        + "ok1,workshop,,2099-03-20 09:00,,vn,,,,,,true,Sample: OK 1,\nbad1,party,,2099-03-20 09:00,,vn,,,,,,true,Sample: Bad,\n"
+    )
+    runner = CliRunner()
+
+    imported = runner.invoke(app, ["import", str(path), "--db", url])
+    added = runner.invoke(
+        app,
+        [
+            "add",
+            "--uid",
+            "cli-1",
+            "--kind",
+            "training",
+            "--title",
+            "en=Sample: CLI",
+            "--title",
+            "vi=Mẫu: CLI",
+            "--start",
+            "2099-04-01 08:00",
+            "--country",
+            "kh",
+            "--sector",
+            "food",
+            "--sample",
+            "--db",
+            url,
+        ],
+    )
+    listed = runner.invoke(app, ["list", "--json", "--db", url])
+    events = [json.loads(line) for line in listed.stdout.splitlines()]
+    cancelled = runner.invoke(app, ["cancel", str(events[0]["id"]), "--db", url])
+    missing = runner.invoke(app, ["cancel", "999999", "--db", url])
+    invalid = runner.invoke(
+        app,
+        ["add", "--uid", "x", "--kind", "party", "--title", "en=Sample", "--start", "2099-01-01", "--country", "vn", "--db", url],
+    )
+
+    assert imported.exit_code == EXIT_SOME_ROWS_REJECTED
+    assert "1 new" in imported.stdout
+    assert f"{path}:3: kind 'party' is invalid" in imported.stderr
+    assert added.exit_code == 0, added.output
+    assert [event["uid"] for event in events] == ["ok1", "cli-1"]
+    assert events[1]["timezone"] == "Asia/Phnom_Penh"
+    assert events[1]["sectors"] == ["food"]
+    assert cancelled.exit_code == 0
+    assert "cancelled" in cancelled.stdout
+    assert missing.exit_code == 1
+    assert "event 999999 not found" in missing.stderr
+    assert invalid.exit_code == 1
+    assert "kind 'party' is invalid" in invalid.stderr

@@ -126,7 +126,9 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, logs: l
         time.sleep(0.05)
 
 
-def setup(engine: Engine, api: FakeBotApi, policy: ReminderPolicy, owners: int = OWNERS, offsets: list[int] = OFFSETS) -> tuple[int, list[int]]:
+def setup(
+    engine: Engine, api: FakeBotApi, policy: ReminderPolicy, owners: int = OWNERS, offsets: list[int] = OFFSETS
+) -> tuple[int, list[int]]:
     now = utc_now()
     event_id = add_event(engine, now, policy, starts_at=now + dt.timedelta(seconds=START_IN))
     chat_ids = []
@@ -153,13 +155,17 @@ def settled_after_wave(engine: Engine, api: FakeBotApi, wave: int, owners: int =
 
     def check() -> bool:
         counts = ledger_counts(engine)
-        return counts[ledger.SENT] == owners * wave and counts[ledger.SENDING] == 0 and sum(delivered(api).values()) == owners * wave
+        return (
+            counts[ledger.SENT] == owners * wave and counts[ledger.SENDING] == 0 and sum(delivered(api).values()) == owners * wave
+        )
 
     return check
 
 
 @pytest.mark.usefixtures("job_store_cleanup")
-def test_killed_between_deliveries_exactly_once(db_engine: Engine, api: FakeBotApi, policy: ReminderPolicy, tmp_path: Path) -> None:
+def test_killed_between_deliveries_exactly_once(
+    db_engine: Engine, api: FakeBotApi, policy: ReminderPolicy, tmp_path: Path
+) -> None:
     _event_id, chat_ids = setup(db_engine, api, policy)
 
     with processes() as started:
@@ -207,7 +213,9 @@ def test_second_process_does_not_double_sends(db_engine: Engine, api: FakeBotApi
 
 
 @pytest.mark.usefixtures("job_store_cleanup")
-def test_kill_during_send_resends_at_least_once(db_engine: Engine, api: FakeBotApi, policy: ReminderPolicy, tmp_path: Path) -> None:
+def test_kill_during_send_resends_at_least_once(
+    db_engine: Engine, api: FakeBotApi, policy: ReminderPolicy, tmp_path: Path
+) -> None:
     """The documented trade-off: a message in flight at the kill is sent again, never lost."""
     _event_id, [chat_id] = setup(db_engine, api, policy, owners=1, offsets=[START_IN - 10])
 

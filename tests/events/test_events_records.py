@@ -83,7 +83,9 @@ def test_content_hash_ignores_nothing() -> None:
     assert record(titles={"en": "Sample: B"}).content_hash() != base.content_hash()
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(604800, "P7D"), (86400, "P1D"), (7200, "PT2H"), (45, "PT45S"), (90061, "P1DT1H1M1S")])
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(604800, "P7D"), (86400, "P1D"), (7200, "PT2H"), (45, "PT45S"), (90061, "P1DT1H1M1S")]
+)
 def test_offset_round_trip(seconds: int, text: str) -> None:
     assert kinds.format_offset(seconds) == text
     assert kinds.parse_offset(text) == seconds
@@ -106,9 +108,7 @@ def test_unknown_kind_rejected() -> None:
         kinds.parse_kind("remind:soon")
 
 
-@pytest.mark.parametrize(
-    ("hour", "quiet"), [(20, False), (21, True), (23, True), (0, True), (6, True), (7, False), (12, False)]
-)
+@pytest.mark.parametrize(("hour", "quiet"), [(20, False), (21, True), (23, True), (0, True), (6, True), (7, False), (12, False)])
 def test_quiet_window_crosses_midnight(hour: int, quiet: bool) -> None:
     assert is_quiet(local(2027, 3, 1, hour, 30 if hour == 6 else 0), HANOI, QUIET) is quiet
 

@@ -14,12 +14,15 @@ from sqlalchemy import Engine, select, text
 
 from bot.scheduler import ledger
 from bot.scheduler.policy import ReminderPolicy
+from bot.scheduler.runner import telegram_bot_with_scheduler
 from bot.scheduler.service import JOBSTORE_TABLE, PLAN_JOB_ID, WAKE_JOB_ID, SchedulerService, drop_job_store
+from bot.services import free_port
 from bot.settings import Settings, get_settings
 from bot.storage.db import session_scope
 from bot.storage.models import ReminderDelivery
 from bot.storage.types import utc_now
 from tests.events.conftest import RecordingChannel, add_event, add_user, request_reminder
+from tests.fakes.bot_api import FakeBotApi, RecordedRequest
 
 #: Offsets in seconds before the event start; the event starts START_IN seconds after setup.
 OFFSETS = [9, 6, 3]
@@ -133,3 +136,37 @@ async def test_jobs_kept_in_job_store(db_engine: Engine, fast_settings: Settings
         stored = {row[0]: row[1] for row in connection.execute(text(f"SELECT id, next_run_time FROM {JOBSTORE_TABLE}"))}
     assert set(stored) == {PLAN_JOB_ID, WAKE_JOB_ID}
     assert all(next_run is not None for next_run in stored.values())
+
+
+@pytest.mark.usefixtures("job_store_cleanup")
+async def test_scheduler_beside_telegram_bot(db_engine: Engine, fast_settings: Settings, policy: ReminderPolicy) -> None:
+    """``spin run`` with a token: reminders go out through the chat bot's own channel."""
+    async with FakeBotApi() as api:
+        now = utc_now()
+        event_id = add_event(db_engine, now, policy, starts_at=now + dt.timedelta(seconds=START_IN))
+        chat_ids = [80_001, 80_002]
+        for chat_id in chat_ids:
+            api.inject_message(chat_id, "xin chao", language_code="vi")  # the owner opened the chat earlier
+            request_reminder(db_engine, add_user(db_engine, str(chat_id), reminder_offsets=OFFSETS), event_id, now)
+        settings = fast_settings.model_copy(
+            update={
+                "database_url": db_engine.url.render_as_string(hide_password=False),
+                "telegram_bot_token": api.token,
+                "telegram_base_url": api.base_url,
+                "telegram_base_file_url": api.base_file_url,
+                "telegram_webhook_url": "",
+                "rasa_port": free_port(),
+            }
+        )
+
+        def reminders() -> list[RecordedRequest]:
+            return [request for request in api.successful("sendMessage") if str(request.params.get("text", "")).startswith("🔔")]
+
+        async with telegram_bot_with_scheduler(settings, engine=db_engine) as service:
+            await wait_for(lambda: len(reminders()) >= len(chat_ids) * len(OFFSETS), timeout=START_IN + 10)
+            await asyncio.sleep(1.5)
+            assert service.owner
+
+    per_chat = collections.Counter(request.chat_id for request in reminders())
+    assert per_chat == dict.fromkeys(chat_ids, len(OFFSETS))
+    assert ledger_statuses(db_engine) == {ledger.SENT: len(chat_ids) * len(OFFSETS)}

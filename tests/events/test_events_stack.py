@@ -20,7 +20,9 @@ from tests.conftest import ChatDriver
 
 pytestmark = [
     pytest.mark.stack,
-    pytest.mark.skipif(not rasa_model_path(get_settings()).exists(), reason="the Rasa model var/rasa-models/spin.tar.gz is not trained yet"),
+    pytest.mark.skipif(
+        not rasa_model_path(get_settings()).exists(), reason="the Rasa model var/rasa-models/spin.tar.gz is not trained yet"
+    ),
 ]
 
 SAMPLES = PROJECT_ROOT / "knowledge_base" / "events"

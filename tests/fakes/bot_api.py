@@ -214,6 +214,9 @@ class FakeBotApi:
 
     ``rate_limit_per_second`` (None: no limit) answers 429 with ``retry_after`` 1 to any
     send method above that many calls in the last second, like Telegram's ~30 messages/s.
+    ``latency_seconds`` delays every answer. Message ids in each chat count up from
+    ``first_message_id``; give fakes sharing one database different starts, because
+    Telegram never reuses a message id within a chat.
     """
 
     def __init__(
@@ -223,6 +226,7 @@ class FakeBotApi:
         rate_limit_per_second: float | None = None,
         bot_username: str = BOT_USERNAME,
         latency_seconds: float = 0.0,
+        first_message_id: int = 1,
     ) -> None:
         self.token = token
         self.rate_limit_per_second = rate_limit_per_second
@@ -234,7 +238,7 @@ class FakeBotApi:
         self._updates: list[_PendingUpdate] = []
         self._delivered_updates: list[_PendingUpdate] = []
         self._update_ids = itertools.count(1)
-        self._message_ids: dict[int, itertools.count[int]] = collections.defaultdict(lambda: itertools.count(1))
+        self._message_ids: dict[int, itertools.count[int]] = collections.defaultdict(lambda: itertools.count(first_message_id))
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._chats: dict[int, dict[str, Any]] = {}
         self._failures: list[_Failure] = []
@@ -246,7 +250,8 @@ class FakeBotApi:
         self.webhook_deliveries: list[tuple[int, int]] = []
 
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._changed: asyncio.Condition | None = None
+        # Set and replaced on every change; waiters wait on the event current when they start.
+        self._changed: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
         self._webhook_task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -272,7 +277,7 @@ class FakeBotApi:
     async def start(self, port: int = 0) -> None:
         """Listen on 127.0.0.1 (``port`` 0 picks a free port, readable as ``self.port``)."""
         self._loop = asyncio.get_running_loop()
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Event()
         app = web.Application(client_max_size=60 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
@@ -288,9 +293,7 @@ class FakeBotApi:
     async def stop(self) -> None:
         """Stop listening and cancel webhook delivery; open long polls return at once."""
         self._stopping = True
-        if self._changed is not None:
-            async with self._changed:
-                self._changed.notify_all()
+        self._wake()
         if self._webhook_task is not None:
             self._webhook_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -340,22 +343,26 @@ class FakeBotApi:
         if loop is None or loop.is_closed():
             return
 
-        async def notify() -> None:
-            assert self._changed is not None
-            async with self._changed:
-                self._changed.notify_all()
-
-        def schedule() -> None:
-            loop.create_task(notify())
-
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is loop:
-            schedule()
+            self._wake()
         else:
-            loop.call_soon_threadsafe(schedule)
+            loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    async def _wait_for_change(self, timeout: float) -> None:
+        assert self._changed is not None
+        changed = self._changed
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, timeout)):
+                await changed.wait()
 
     # ------------------------------------------------------------------ chats and updates
 
@@ -381,6 +388,12 @@ class FakeBotApi:
                     chat["title"] = title or f"Group {chat_id}"
                 self._chats[chat_id] = chat
             return dict(chat)
+
+    def add_private_chat(self, chat_id: int, first_name: str = "Owner") -> None:
+        """Declare a private chat the bot may write to, without the user sending an update."""
+        if chat_id <= 0:
+            raise ValueError(f"private chat ids are positive, got {chat_id}")
+        self._chat(chat_id, first_name=first_name, chat_type="private")
 
     def add_group(self, chat_id: int, title: str = "SPIN staff") -> None:
         """Declare a group chat (negative id), e.g. the staff group for human handoff."""
@@ -775,9 +788,7 @@ class FakeBotApi:
             batch = self._take_updates(offset, limit)
             if batch or self._stopping or time.monotonic() >= deadline:
                 return batch
-            async with self._changed:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), timeout=max(0.0, deadline - time.monotonic()))
+            await self._wait_for_change(deadline - time.monotonic())
 
     def _take_updates(self, offset: int, limit: int) -> list[dict[str, Any]]:
         now = time.monotonic()
@@ -834,9 +845,7 @@ class FakeBotApi:
                     with self._lock:
                         pending = self._updates[0] if self._updates else None
                 if pending is None:
-                    async with self._changed:
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._changed.wait(), timeout=0.5)
+                    await self._wait_for_change(0.5)
                     continue
                 headers = {"Content-Type": "application/json"}
                 secret = self.webhook.get("secret_token")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 
 import pytest
@@ -18,10 +19,13 @@ STAFF_CHAT_ID = -1001234567890
 #: A Telegram user id allowed to use /stats.
 ADMIN_ID = 900001
 
+#: First message id of each fake, so fakes sharing the stack's database never reuse an id.
+_FIRST_MESSAGE_IDS = itertools.count(1, 100_000)
+
 
 @pytest.fixture
 async def fake_api() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as api:
+    async with FakeBotApi(first_message_id=next(_FIRST_MESSAGE_IDS)) as api:
         api.add_group(STAFF_CHAT_ID, "SPIN staff")
         yield api
 

@@ -58,7 +58,9 @@ async def test_non_text_messages_get_polite_reply(offline_settings: Settings, fa
         assert edited
 
 
-async def test_unknown_button_token_gets_polite_reply(offline_settings: Settings, fake_api: FakeBotApi, db_engine: Engine) -> None:
+async def test_unknown_button_token_gets_polite_reply(
+    offline_settings: Settings, fake_api: FakeBotApi, db_engine: Engine
+) -> None:
     add_user(db_engine, "2101", language="vi")
     fake_api.add_private_chat(2101)
     async with running_bot(offline_settings, engine=db_engine) as bot:
@@ -73,7 +75,9 @@ async def test_unknown_button_token_gets_polite_reply(offline_settings: Settings
     assert answers[0].received_at < replies[-1].received_at
 
 
-async def test_foreign_callback_data_gets_polite_reply(offline_settings: Settings, fake_api: FakeBotApi, db_engine: Engine) -> None:
+async def test_foreign_callback_data_gets_polite_reply(
+    offline_settings: Settings, fake_api: FakeBotApi, db_engine: Engine
+) -> None:
     fake_api.add_private_chat(2102)
     async with running_bot(offline_settings, engine=db_engine) as bot:
         await bot.channel.send_text(2102, "old message")
@@ -116,7 +120,9 @@ async def test_staff_chatter_is_ignored(offline_settings: Settings, fake_api: Fa
     assert len(fake_api.requests("sendMessage", chat_id=STAFF_CHAT_ID)) == 1
 
 
-async def test_webhook_refuses_missing_or_wrong_secret(fake_api: FakeBotApi, db_engine: Engine, offline_settings: Settings) -> None:
+async def test_webhook_refuses_missing_or_wrong_secret(
+    fake_api: FakeBotApi, db_engine: Engine, offline_settings: Settings
+) -> None:
     port = free_port()
     settings = telegram_settings(
         offline_settings,
@@ -128,7 +134,24 @@ async def test_webhook_refuses_missing_or_wrong_secret(fake_api: FakeBotApi, db_
     add_user(db_engine, "2401", language="vi")
     async with running_bot(settings, engine=db_engine) as bot:
         assert fake_api.webhook["secret_token"] == "correct-secret_123"
-        update = {"update_id": 9001, "message": fake_api.build_message(2401, text=None, extra={"sticker": {"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 1, "height": 1, "is_animated": False, "is_video": False}})}
+        update = {
+            "update_id": 9001,
+            "message": fake_api.build_message(
+                2401,
+                text=None,
+                extra={
+                    "sticker": {
+                        "file_id": "s",
+                        "file_unique_id": "s",
+                        "type": "regular",
+                        "width": 1,
+                        "height": 1,
+                        "is_animated": False,
+                        "is_video": False,
+                    }
+                },
+            ),
+        }
         url = f"http://127.0.0.1:{port}/telegram/hook"
         async with httpx.AsyncClient() as client:
             missing = await client.post(url, json=update)
@@ -146,8 +169,12 @@ async def test_webhook_refuses_missing_or_wrong_secret(fake_api: FakeBotApi, db_
     assert (fake_api.webhook_deliveries[-1][1]) == 200
 
 
-async def test_webhook_rejects_invalid_secret_setting(fake_api: FakeBotApi, db_engine: Engine, offline_settings: Settings) -> None:
-    settings = telegram_settings(offline_settings, fake_api, telegram_webhook_url="http://127.0.0.1:1/x", telegram_webhook_secret="bad secret!")
+async def test_webhook_rejects_invalid_secret_setting(
+    fake_api: FakeBotApi, db_engine: Engine, offline_settings: Settings
+) -> None:
+    settings = telegram_settings(
+        offline_settings, fake_api, telegram_webhook_url="http://127.0.0.1:1/x", telegram_webhook_secret="bad secret!"
+    )
     with pytest.raises(ValueError, match="TELEGRAM_WEBHOOK_SECRET"):
         async with running_bot(settings, engine=db_engine, webhook_port=0):
             pass

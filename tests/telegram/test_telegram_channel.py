@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -117,7 +118,9 @@ async def test_photo_caption_overflow_and_document(channel: TelegramChannel, fak
     calendar = tmp_path / "workshop.ics"
     calendar.write_bytes(b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
     text = "Điểm của bạn. " * 150
-    await channel.send("1008", OutgoingMessage(text=text, image=str(chart), document=str(calendar), buttons=[Button("OK", "/help")]))
+    await channel.send(
+        "1008", OutgoingMessage(text=text, image=str(chart), document=str(calendar), buttons=[Button("OK", "/help")])
+    )
     photo = fake_api.successful("sendPhoto", chat_id=1008)[0]
     assert photo.files["photo"].data == b"\x89PNG chart"
     assert len(photo.params["caption"]) <= 1024
@@ -134,3 +137,23 @@ async def test_missing_image_sends_text(channel: TelegramChannel, fake_api: Fake
     await channel.send("1009", OutgoingMessage(text="Your chart", image=str(tmp_path / "missing.png")))
     assert fake_api.requests("sendPhoto") == []
     assert fake_api.bot_messages(1009)[-1]["text"] == "Your chart"
+
+
+async def test_broadcast_under_global_rate_limit(offline_settings: Settings, db_engine: Engine) -> None:
+    async with FakeBotApi(rate_limit_per_second=30) as api:
+        settings = offline_settings.model_copy(update={"telegram_base_url": api.base_url, "telegram_bot_token": api.token})
+        chat_ids = list(range(7000, 7080))
+        for chat_id in chat_ids:
+            api.add_private_chat(chat_id)
+        api.block_chat(7005)
+        async with TelegramChannel.from_settings(settings, db_engine) as telegram:
+            results = await asyncio.gather(
+                *(telegram.send(str(chat_id), OutgoingMessage(text=f"Nhắc lịch {chat_id}")) for chat_id in chat_ids),
+                return_exceptions=True,
+            )
+    failures = {chat_id: result for chat_id, result in zip(chat_ids, results, strict=True) if result is not None}
+    assert list(failures) == [7005]
+    assert isinstance(failures[7005], DeliveryError)
+    assert failures[7005].permanent is True
+    delivered = {request.chat_id for request in api.successful("sendMessage")}
+    assert delivered == set(chat_ids) - {7005}

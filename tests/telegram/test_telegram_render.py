@@ -64,7 +64,11 @@ def test_buttons_without_text_get_a_prompt() -> None:
 def test_sources_line_lists_unnamed_titles() -> None:
     message = OutgoingMessage(
         text="Dùng bao bì giấy. Xem thêm: Bao bì xanh",
-        sources=[SourceRef(id="a", title="Bao bì xanh"), SourceRef(id="b", title="Nhãn sinh thái"), SourceRef(id="c", title="Nhãn sinh thái")],
+        sources=[
+            SourceRef(id="a", title="Bao bì xanh"),
+            SourceRef(id="b", title="Nhãn sinh thái"),
+            SourceRef(id="c", title="Nhãn sinh thái"),
+        ],
     )
     text = plan_reply(message, "vi")[0].text
     assert text.endswith(gettext("telegram.sources", "vi", titles="Nhãn sinh thái"))

@@ -64,7 +64,9 @@ def test_limit_counts_utf16_units() -> None:
     assert "".join(chunks) == text
 
 
-@pytest.mark.parametrize("language_text", ["Tiết kiệm năng lượng & nước. ", "ការសន្សំថាមពល។ ", "ການປະຫຍັດພະລັງງານ. ", "Save <energy> & water. "])
+@pytest.mark.parametrize(
+    "language_text", ["Tiết kiệm năng lượng & nước. ", "ការសន្សំថាមពល។ ", "ການປະຫຍັດພະລັງງານ. ", "Save <energy> & water. "]
+)
 def test_nine_thousand_characters_keep_order_and_content(language_text: str) -> None:
     paragraphs = [f"{index}. " + language_text * 12 for index in range(60)]
     text = "\n\n".join(paragraphs)[:9000]

@@ -33,6 +33,9 @@ POLL_TIMEOUT_SECONDS = 30
 #: How often expired button tokens are deleted, in seconds.
 TOKEN_PURGE_INTERVAL_SECONDS = 6 * 3600
 
+#: httpx logs every request URL at INFO, and Bot API URLs contain the bot token.
+HTTPX_LOG_LEVEL = logging.WARNING
+
 #: Called with the channel once the bot runs, e.g. to start the reminder scheduler.
 StartHook = Callable[[TelegramChannel], Awaitable[None]]
 
@@ -87,6 +90,7 @@ async def running_bot(
 
     ``webhook_port`` overrides ``telegram_webhook_port`` (0 picks a free port).
     """
+    logging.getLogger("httpx").setLevel(max(HTTPX_LOG_LEVEL, logging.getLogger("httpx").getEffectiveLevel()))
     use_webhook = bool(settings.telegram_webhook_url)
     rasa_client = RasaClient(settings) if conversation is None else None
     if conversation is None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
@@ -15,7 +18,7 @@ from telegram.ext import AIORateLimiter, ExtBot
 
 from bot.channels.base import Channel, DeliveryError, OutgoingMessage
 from bot.channels.telegram import store
-from bot.channels.telegram.keyboard import build_keyboard, store_payloads
+from bot.channels.telegram.keyboard import TOKEN_REFRESH_AFTER, build_keyboard, is_url, store_payloads, token_for
 from bot.channels.telegram.limits import MAX_GROUP_MESSAGES_PER_MINUTE, MAX_MESSAGES_PER_SECOND
 from bot.channels.telegram.render import Part, plan_reply
 from bot.channels.telegram.text import escape_html
@@ -31,6 +34,12 @@ SendMedia = Callable[..., Awaitable[Message]]
 #: How often a request that got 429 is retried (after ``retry_after``) before giving up.
 #: python-telegram-bot's AIORateLimiter defaults to 0, which never retries.
 RATE_LIMIT_MAX_RETRIES = 3
+
+#: A payload stored this recently is not written again (well inside TOKEN_REFRESH_AFTER).
+TOKEN_CACHE_SECONDS = min(3600.0, TOKEN_REFRESH_AFTER.total_seconds() / 2)
+
+#: Payloads remembered as stored; the least recently used are forgotten first.
+TOKEN_CACHE_SIZE = 50_000
 
 #: Telegram's description of an HTML parse failure (400), in lower case.
 ENTITY_ERROR = "can't parse entities"
@@ -84,6 +93,9 @@ class TelegramChannel(Channel):
         self.bot = bot
         self.engine = engine
         self._owns_bot = owns_bot
+        # Payload -> when this channel last stored its token (monotonic seconds), so the
+        # menu buttons of every reply do not cost a database write each time.
+        self._stored_payloads: collections.OrderedDict[str, float] = collections.OrderedDict()
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine | None = None) -> TelegramChannel:
@@ -145,12 +157,25 @@ class TelegramChannel(Channel):
             parts = plan_reply(reply, reply_language)
             payloads = [button.payload for part in parts for button in part.buttons]
             titles = {button.payload: button.title for part in parts for button in part.buttons}
-            tokens = await asyncio.to_thread(store_payloads, self.engine, payloads, titles) if payloads else {}
+            tokens = await self._tokens(payloads, titles)
             for part in parts:
                 message = await self._send_part(chat_id, part, build_keyboard(part.buttons, tokens))
                 if message is not None:
                     sent.append(message)
         return sent
+
+    async def _tokens(self, payloads: list[str], titles: dict[str, str]) -> dict[str, str]:
+        """Return payload -> token, writing to the database only payloads not stored lately."""
+        now = time.monotonic()
+        stale = [payload for payload in payloads if now - self._stored_payloads.get(payload, -math.inf) > TOKEN_CACHE_SECONDS]
+        if stale:
+            await asyncio.to_thread(store_payloads, self.engine, stale, titles)
+            for payload in stale:
+                self._stored_payloads[payload] = now
+                self._stored_payloads.move_to_end(payload)
+            while len(self._stored_payloads) > TOKEN_CACHE_SIZE:
+                self._stored_payloads.popitem(last=False)
+        return {payload: token_for(payload) for payload in payloads if not is_url(payload)}
 
     async def _send_part(self, chat_id: int, part: Part, markup: InlineKeyboardMarkup | None) -> Message | None:
         if part.kind == "text":

@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 #: Rasa payload of the greeting; ``/start`` sends it (and the language prompt for new users).
 GREET_PAYLOAD = "/greet"
 
-#: Rasa payload that asks which language the user wants.
+#: Rasa payload of the language prompt.
 LANGUAGE_PAYLOAD = "/set_language"
 
 #: Payload that ends a human handoff (the core handler clears ``users.handoff_active``).

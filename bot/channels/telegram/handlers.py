@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from telegram import Message, Update
-from telegram.constants import ChatAction, ChatType
+from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Update types the bot asks Telegram for.
+#: Update types requested from Telegram.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 
 #: Handoff values in ``OutgoingMessage.handoff``.
@@ -80,7 +80,6 @@ class TelegramBot:
         self.conversation = conversation
         self.handoff = Handoff(channel, conversation, settings.telegram_staff_chat_id)
         self.locks = ChatLocks()
-        self._background: set[asyncio.Task[object]] = set()
         #: The webhook server when running by webhook (set by ``running_bot``).
         self.webhook_server: WebhookServer | None = None
 
@@ -143,7 +142,6 @@ class TelegramBot:
         user = update.effective_user
         ui_language = user.language_code if user is not None else None
         message_id = update.effective_message.message_id if update.effective_message is not None else None
-        self._show_typing(chat_id)
         incoming = IncomingMessage(
             channel=store.CHANNEL,
             external_id=str(chat_id),
@@ -165,17 +163,6 @@ class TelegramBot:
             await self.handoff.start(chat_id, user, reply_language)
         elif handoff == HANDOFF_END:
             await self.handoff.notify_ended_by_user(chat_id)
-
-    def _show_typing(self, chat_id: int) -> None:
-        """Show "typing…" while Rasa works; a failure here only costs the indicator."""
-
-        async def send() -> None:
-            with contextlib.suppress(TelegramError):
-                await self.channel.bot.send_chat_action(chat_id, ChatAction.TYPING)
-
-        task: asyncio.Task[object] = asyncio.create_task(send())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     @staticmethod
     def _language(state: store.UserState | None, update: Update) -> str:

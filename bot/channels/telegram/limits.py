@@ -25,7 +25,7 @@ MAX_COMMAND_LENGTH = 32
 #: Length of a command description in setMyCommands.
 MAX_COMMAND_DESCRIPTION_LENGTH = 256
 
-#: Messages per second a bot may send overall before Telegram answers 429.
+#: Messages per second a bot may send overall before Telegram responds with 429.
 MAX_MESSAGES_PER_SECOND = 30
 
 #: Messages per minute a bot may send into one group.

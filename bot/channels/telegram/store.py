@@ -26,7 +26,7 @@ CHANNEL = "telegram"
 
 @dataclasses.dataclass(frozen=True)
 class UserState:
-    """What the channel needs to know about a user before calling Rasa."""
+    """User fields the channel reads before calling Rasa."""
 
     id: int
     external_id: str
@@ -93,8 +93,14 @@ def end_handoff(engine: Engine, external_id: str) -> bool:
 
 def record_handoff_messages(engine: Engine, user_id: int, staff_chat_id: int, staff_message_ids: Iterable[int]) -> None:
     """Link messages in the staff chat to a user, so a staff reply to them reaches that user."""
+    message_ids = set(staff_message_ids)
     with session_scope(engine) as session:
-        for message_id in staff_message_ids:
+        known = session.scalars(
+            select(HandoffMessage.staff_message_id).where(
+                HandoffMessage.staff_chat_id == staff_chat_id, HandoffMessage.staff_message_id.in_(message_ids)
+            )
+        ).all()
+        for message_id in sorted(message_ids - set(known)):
             session.add(HandoffMessage(staff_chat_id=staff_chat_id, staff_message_id=message_id, user_id=user_id))
 
 
