@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from bot.channels.telegram.commands import COMMAND_PAYLOADS
 from bot.i18n import gettext
 from bot.services import free_port
 from bot.settings import Settings
+from bot.storage.db import create_db_engine
 from tests.fakes.bot_api import FakeBotApi
 from tests.telegram.conftest import ADMIN_ID, STAFF_CHAT_ID, add_user, telegram_settings
 
@@ -178,3 +180,14 @@ async def test_webhook_rejects_invalid_secret_setting(
     with pytest.raises(ValueError, match="TELEGRAM_WEBHOOK_SECRET"):
         async with running_bot(settings, engine=db_engine, webhook_port=0):
             pass
+
+
+async def test_handler_error_apologises(offline_settings: Settings, fake_api: FakeBotApi, tmp_path: Path) -> None:
+    unmigrated = create_db_engine(f"sqlite:///{tmp_path / 'empty.db'}")  # no tables: every query fails
+    async with running_bot(offline_settings, engine=unmigrated):
+        fake_api.inject_message(2501, "xin chào", language_code="km")
+        replies = await fake_api.wait_for_requests("sendMessage", chat_id=2501)
+        fake_api.inject_message(2502, "/help", language_code="vi")
+        others = await fake_api.wait_for_requests("sendMessage", chat_id=2502)
+    assert replies[0].response["text"] == gettext("core.error", "km")
+    assert others[0].response["text"] == gettext("core.error", "vi")
