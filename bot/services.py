@@ -152,7 +152,8 @@ def rasa_is_running(settings: Settings) -> bool:
 def start_services(settings: Settings | None = None, *, rasa_port: int | None = None, action_port: int | None = None) -> RunningServices:
     """Start the action server and the Rasa server, and wait until both answer.
 
-    Ports default to the configured ones when free, otherwise to free ports.
+    Ports default to free ones, so tests and benchmarks never collide with a running
+    assistant; :func:`running_services` asks for the configured ports.
     Raises :class:`ServiceError` naming the log file when either fails to start.
     """
     settings = settings or get_settings()
@@ -163,8 +164,8 @@ def start_services(settings: Settings | None = None, *, rasa_port: int | None = 
     if not rasa_python.exists():
         raise ServiceError(f"{rasa_python} is missing: run `make setup` to create the Rasa environment")
 
-    action_port = action_port or (settings.action_port if port_is_free(settings.action_port) else free_port())
-    rasa_port = rasa_port or (settings.rasa_port if port_is_free(settings.rasa_port) else free_port())
+    action_port = action_port or free_port()
+    rasa_port = rasa_port or free_port()
     token = settings.rasa_auth_token or secrets.token_urlsafe(24)
     services = RunningServices(rasa_port=rasa_port, action_port=action_port, auth_token=token)
     logs = settings.var_dir / "logs"
@@ -172,7 +173,7 @@ def start_services(settings: Settings | None = None, *, rasa_port: int | None = 
     deadline = started + STARTUP_TIMEOUT_SECONDS
 
     try:
-        actions_log = logs / "actions.log"
+        actions_log = logs / f"actions-{action_port}.log"
         action_process = _spawn(
             [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
             actions_log,
@@ -180,7 +181,7 @@ def start_services(settings: Settings | None = None, *, rasa_port: int | None = 
         )
         services.processes.append(action_process)
 
-        rasa_log = logs / "rasa.log"
+        rasa_log = logs / f"rasa-{rasa_port}.log"
         rasa_process = _spawn(
             [
                 str(rasa_python), "-m", "nlu.serve", "run",
@@ -211,7 +212,11 @@ def running_services(settings: Settings | None = None) -> Iterator[RunningServic
     if rasa_is_running(settings):
         yield RunningServices(rasa_port=settings.rasa_port, action_port=settings.action_port, auth_token=settings.rasa_auth_token)
         return
-    services = start_services(settings)
+    services = start_services(
+        settings,
+        rasa_port=settings.rasa_port if port_is_free(settings.rasa_port) else None,
+        action_port=settings.action_port if port_is_free(settings.action_port) else None,
+    )
     try:
         yield services
     finally:

@@ -70,7 +70,7 @@ def db_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine
 @pytest.fixture(scope="session")
 def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """Start the Rasa server and the action server once, with a fresh SQLite database."""
-    from bot.services import start_services
+    from bot.services import free_port, start_services
     from bot.storage.db import create_db_engine
     from bot.storage.migrate import upgrade
 
@@ -78,7 +78,8 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
     database_url = f"sqlite:///{database}"
     upgrade(create_db_engine(database_url))
     base = get_settings().model_copy(update={"database_url": database_url})
-    services = start_services(base)
+    # Free ports, not the configured ones: a developer's `make run` may hold those.
+    services = start_services(base, rasa_port=free_port(), action_port=free_port())
     try:
         yield services.settings(base)
     finally:

@@ -17,8 +17,8 @@ from tests.conftest import ChatDriver
 pytestmark = pytest.mark.stack
 
 
-def texts(replies: list) -> str:
-    return "\n".join(reply.text for reply in replies)
+#: Articles that answer a question about cutting plastic packaging of sweets.
+PACKAGING_ARTICLES = {"plastic-packaging", "paper-fibre-packaging", "food-packaging-choices", "packaging-for-export"}
 
 
 @pytest.mark.parametrize(
@@ -40,7 +40,7 @@ def test_vietnamese_question_answered_with_source(chat: ChatDriver) -> None:
     answer = replies[-1]
     assert answer.language == "vi"
     assert answer.sources, "the answer names no source"
-    assert "plastic-packaging" in [source.id for source in answer.sources]
+    assert {source.id for source in answer.sources} & PACKAGING_ARTICLES
 
 
 def test_english_question_answered_with_source(chat: ChatDriver) -> None:
@@ -48,7 +48,7 @@ def test_english_question_answered_with_source(chat: ChatDriver) -> None:
 
     answer = replies[-1]
     assert answer.language == "en"
-    assert "plastic-packaging" in [source.id for source in answer.sources]
+    assert {source.id for source in answer.sources} & PACKAGING_ARTICLES
 
 
 @pytest.mark.parametrize(

@@ -147,6 +147,8 @@ async def test_cancelled_event_notifies_subscribers_once(
     plan(db_engine, clock, policy)
     await delivery.run_pass()
     announcements = len(channel.sent)
+    assert all(item.message.text.startswith("🆕") for item in channel.sent)
+    assert all(any("events:remind:" in button.payload for button in item.message.buttons) for item in channel.sent)
 
     clock.advance(dt.timedelta(hours=1))
     with session_scope(db_engine) as session:
