@@ -34,10 +34,13 @@ def ask(
         typer.echo(f"  - {source['title']} ({source['id']}, {source['score']})")
 
 
-@app.command("build")
-def build() -> None:
-    """Build or update the index from knowledge_base/content (only changed articles are embedded)."""
-    from knowledge_base.index import build_from_settings
+def _register_commands() -> None:
+    """Add the knowledge-base package's own Typer commands under ``spin kb``."""
+    from knowledge_base.evaluate import main as evaluate_main
+    from knowledge_base.index import main as build_main
 
-    summary = build_from_settings()
-    typer.echo(summary)
+    app.command("build", help="Build or update the index; only changed articles are embedded.")(build_main)
+    app.command("eval", help="Measure retrieval (top-1, top-3, MRR per language) against the baselines.")(evaluate_main)
+
+
+_register_commands()
