@@ -32,7 +32,8 @@ def warm_up() -> None:
     from nlu.text import warm_up as warm_up_segmenters
 
     warm_up_segmenters()
-    get_retriever()
+    # The embedding model loads on first use: one search loads it and fills its caches.
+    get_retriever().search("warm up", "en", k=1)
 
 
 warm_up()

@@ -175,7 +175,7 @@ def start_services(settings: Settings | None = None, *, rasa_port: int | None = 
     try:
         actions_log = logs / f"actions-{action_port}.log"
         action_process = _spawn(
-            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
+            [sys.executable, "-m", "actions.server", "--port", str(action_port)],
             actions_log,
             _child_env(settings, {}),
         )

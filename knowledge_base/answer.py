@@ -46,7 +46,7 @@ class Answer:
     fallback_language: str | None
     """Language of the quoted article when it differs from ``language``."""
     top_score: float | None = None
-    """Fused score of the best hit, kept in the question log for the gap report."""
+    """Confidence of the query (``Hit.confidence``), kept in the question log for the gap report."""
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -120,8 +120,9 @@ def answer(text: str, language: str | None, retriever: Retriever | None = None) 
     retriever = retriever or get_retriever()
     hits = retriever.search(text, language, k=RELATED_LIMIT + 2)
     if not retriever.is_confident(hits):
-        logger.info("Declined a %s question (top score %s)", language, hits[0].score if hits else None)
-        return dataclasses.replace(_declined(language, hits, retriever=retriever), top_score=hits[0].score if hits else None)
+        top_score = hits[0].confidence if hits else None
+        logger.info("Declined a %s question (confidence %s)", language, top_score)
+        return dataclasses.replace(_declined(language, hits, retriever=retriever), top_score=top_score)
 
     best = hits[0]
     used = [best]
@@ -154,7 +155,7 @@ def answer(text: str, language: str | None, retriever: Retriever | None = None) 
         more_chunk_id=following.chunk_id if following else None,
         related=related,
         fallback_language=best.language if best.language != language else None,
-        top_score=best.score,
+        top_score=best.confidence,
     )
 
 

@@ -13,7 +13,10 @@ out-of-scope questions: the share declined. ``best_threshold`` is the decline th
 with the best balanced accuracy (answered in-scope and declined out-of-scope questions)
 on the evaluated questions.
 
-Command line: ``python -m knowledge_base.evaluate --split dev``.
+With per-group calibration (``retrieval.Calibration.groups``) the product declines by a
+threshold per query group, so ``best_threshold`` (one threshold for all) is only a guide.
+
+Command line: ``spin kb eval [FILES...] --split dev`` (or ``python -m knowledge_base.evaluate``).
 """
 
 from __future__ import annotations
@@ -147,7 +150,10 @@ class QuestionResult:
     question: Question
     articles: list[str]
     top_score: float
+    """Confidence of the query (``Hit.confidence``), 0 without hits."""
     seconds: float
+    answered: bool = False
+    """Whether the retriever would answer rather than decline."""
 
     @property
     def rank(self) -> int | None:
@@ -242,12 +248,20 @@ def evaluate_variant(name: str, retriever: Retriever, questions: Sequence[Questi
         started = time.perf_counter()
         hits = retriever.search(question.q, question.search_language, k=k)
         seconds = time.perf_counter() - started
-        results.append(QuestionResult(question, [hit.article_id for hit in hits], hits[0].score if hits else 0.0, seconds))
+        results.append(
+            QuestionResult(
+                question,
+                [hit.article_id for hit in hits],
+                hits[0].confidence if hits else 0.0,
+                seconds,
+                retriever.is_confident(hits),
+            )
+        )
 
     by_language = {language: LanguageMetrics() for language in QUESTION_LANGUAGES}
     out_of_scope = declined = 0
     for result in results:
-        answered = result.top_score >= retriever.decline_below
+        answered = result.answered
         if not result.question.in_scope:
             out_of_scope += 1
             declined += not answered
@@ -349,6 +363,9 @@ def render(results: Sequence[VariantResult]) -> None:
 
 
 def main(
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="Question files. Default: every .yml file in knowledge_base/eval/.")
+    ] = None,
     split: Annotated[str, typer.Option(help="Questions to use: dev, test or all.")] = "dev",
     variants: Annotated[
         str, typer.Option(help="Comma-separated variants: fused, lexical, dense, minilm-dense.")
@@ -360,13 +377,19 @@ def main(
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if split not in ("dev", "test", "all"):
         raise typer.BadParameter(f"--split must be dev, test or all, got {split!r}")
+    missing = [str(path) for path in files or [] if not path.is_file()]
+    if missing:
+        raise typer.BadParameter(f"question file(s) not found: {missing}")
     wanted = [name.strip() for name in variants.split(",") if name.strip()]
     available = default_variants(include_baseline="minilm-dense" in wanted)
     unknown = [name for name in wanted if name not in available]
     if unknown:
         raise typer.BadParameter(f"unknown variant(s) {unknown}. Choose from {sorted(available)}")
-    files = question_files()
-    results = evaluate(files, {name: available[name] for name in wanted}, split)  # type: ignore[arg-type]
+    try:
+        results = evaluate(files or question_files(), {name: available[name] for name in wanted}, split)  # type: ignore[arg-type]
+    except QuestionFileError as error:
+        typer.echo(f"Error: {error}", err=True)
+        raise typer.Exit(1) from error
     render(results)
     if show_misses:
         for result in results:

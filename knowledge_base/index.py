@@ -9,6 +9,11 @@ passage). Words come from ``nlu.text.segment`` (which segments Khmer and Lao), l
 plus their diacritic-free forms, so "giam bao bi nhua" matches "giảm bao bì nhựa". The
 BM25 index is rebuilt from the stored words after every change; that takes milliseconds.
 
+Folded dense side: Vietnamese is often typed without diacritics, and the e5 model matches
+"lam sao giam bao bi nhua" poorly against the accented passage. So each chunk in a
+language of FOLDED_LANGUAGES also has the embedding of its diacritic-free text, in a
+second FAISS index with the same int id; a chunk's dense score is the higher of the two.
+
 Folder layout: ``CURRENT`` names the version folder in use, which contains ``manifest.json``,
 ``chunks.json`` and ``faiss.index``. A save writes a new version folder and then replaces
 ``CURRENT`` atomically, so a reader sees either the old or the new index, never a mix.
@@ -20,8 +25,10 @@ content folder, re-embedding only chunks whose text changed.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import datetime
+import fcntl
 import hashlib
 import json
 import logging
@@ -31,7 +38,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Protocol
 
@@ -64,6 +71,10 @@ CURRENT_FILE = "CURRENT"
 MANIFEST_FILE = "manifest.json"
 CHUNKS_FILE = "chunks.json"
 FAISS_FILE = "faiss.index"
+WRITE_LOCK_FILE = ".write.lock"
+FOLDED_FAISS_FILE = "faiss-folded.index"
+#: Languages whose chunks also get a diacritic-free embedding (see the module docstring).
+FOLDED_LANGUAGES = frozenset({"vi"})
 #: Old version folders kept in addition to the current one, for readers still loading them.
 KEEP_OLD_VERSIONS = 1
 BM25_K1 = 1.5
@@ -163,18 +174,55 @@ def lexical_tokens(text: str) -> list[str]:
     return words + [plain for plain, word in zip(folded, words, strict=True) if plain != word]
 
 
-def content_fingerprint(content_dir: Path, embedder_fingerprint: str) -> str:
-    """Return a hash of every article file, the chunking parameters and the model.
+def current_version(index_dir: Path) -> str | None:
+    """Return the version folder name that ``index_dir``'s CURRENT pointer names, or None.
+
+    Reads one small file, so a hot-reloading reader can call it often.
+    """
+    try:
+        return (index_dir / CURRENT_FILE).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def source_paths(content_dir: Path, import_dir: Path | None = None) -> list[Path]:
+    """Return the article files of the content folder and of the staff import folder."""
+    paths = article_paths(content_dir)
+    if import_dir is not None and import_dir.is_dir():
+        paths += article_paths(import_dir)
+    return paths
+
+
+def content_fingerprint(content_dir: Path, embedder_fingerprint: str, import_dir: Path | None = None) -> str:
+    """Return a hash of every article file (content and imports), the chunking parameters and the model.
 
     Hashing files (about a hundred small ones) takes milliseconds, so an unchanged
     content folder is detected without loading the model or parsing articles.
     """
     digest = hashlib.sha256()
-    digest.update(json.dumps([INDEX_FORMAT, CHUNKING_PARAMETERS, embedder_fingerprint]).encode())
-    for path in article_paths(content_dir):
-        digest.update(str(path.relative_to(content_dir)).encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    digest.update(json.dumps([INDEX_FORMAT, CHUNKING_PARAMETERS, sorted(FOLDED_LANGUAGES), embedder_fingerprint]).encode())
+    roots = [("content", content_dir)] + ([("imports", import_dir)] if import_dir is not None and import_dir.is_dir() else [])
+    for name, root in roots:
+        for path in article_paths(root):
+            digest.update(f"{name}/{path.relative_to(root)}".encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def index_write_lock(index_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``index_dir`` while one process loads, changes and saves the index.
+
+    Two writers (``spin kb build`` and ``spin kb add``, say) would otherwise both start from
+    the same version and the second save would drop the first one's change.
+    """
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / WRITE_LOCK_FILE, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _idf(document_frequency: int, document_count: int) -> float:
@@ -206,6 +254,7 @@ class KnowledgeIndex:
         self.embedding_model = embedder.fingerprint
         self.chunking = dict(CHUNKING_PARAMETERS)
         self._faiss: faiss.IndexIDMap2 | None = None
+        self._folded: faiss.IndexIDMap2 | None = None
         self._bm25: bm25s.BM25 | None = None
         self._bm25_ids = np.zeros(0, dtype=np.int64)
         self._document_frequency: dict[str, int] = {}
@@ -216,6 +265,11 @@ class KnowledgeIndex:
         """The tokenizer that chunking counts tokens with, loaded on first use."""
         if isinstance(self._tokenizer, str):
             self._tokenizer = load_tokenizer(self._tokenizer)
+        return self._tokenizer
+
+    @property
+    def tokenizer_source(self) -> Tokenizer | str:
+        """The tokenizer, or its folder while not loaded yet, for creating another index."""
         return self._tokenizer
 
     # ----------------------------------------------------------------- reading
@@ -249,12 +303,55 @@ class KnowledgeIndex:
         return following[0] if following else None
 
     def dense_scores(self, query_vector: np.ndarray) -> dict[int, float]:
-        """Return the cosine of ``query_vector`` with every chunk, by int id."""
+        """Return the cosine of ``query_vector`` with every chunk, by int id.
+
+        For chunks with a diacritic-free embedding too, the higher of the two cosines.
+        """
         if self._faiss is None or self._faiss.ntotal == 0:
             return {}
         query = np.ascontiguousarray(query_vector, dtype=np.float32).reshape(1, -1)
         scores, ids = self._faiss.search(query, int(self._faiss.ntotal))
-        return {int(int_id): float(score) for score, int_id in zip(scores[0], ids[0], strict=True) if int_id != -1}
+        result = {int(int_id): float(score) for score, int_id in zip(scores[0], ids[0], strict=True) if int_id != -1}
+        if self._folded is not None and self._folded.ntotal:
+            scores, ids = self._folded.search(query, int(self._folded.ntotal))
+            for score, int_id in zip(scores[0], ids[0], strict=True):
+                key = int(int_id)
+                if key in result and score > result[key]:
+                    result[key] = float(score)
+        return result
+
+    @staticmethod
+    def folded_text(chunk: Chunk | ChunkRecord) -> str | None:
+        """Return the diacritic-free text to embed for ``chunk``, or None when it gets none."""
+        if chunk.language not in FOLDED_LANGUAGES:
+            return None
+        if isinstance(chunk, ChunkRecord):  # The same text as Chunk.embedding_text.
+            lines = [chunk.title]
+            if chunk.section and not chunk.text.startswith(chunk.section):
+                lines.append(chunk.section)
+            text = "\n".join([*lines, chunk.text])
+        else:
+            text = chunk.embedding_text
+        folded = fold_diacritics(text)
+        return folded if folded != text else None
+
+    @property
+    def folded_ids(self) -> set[int]:
+        """Int ids of the chunks that have a diacritic-free embedding."""
+        return set() if self._folded is None else set(faiss.vector_to_array(self._folded.id_map).tolist())
+
+    def add_missing_folded(self) -> int:
+        """Embed the diacritic-free text of chunks that should have it but do not; return how many.
+
+        Upgrades an index saved before the folded side existed without re-embedding the rest.
+        """
+        have = self.folded_ids
+        missing = [(int_id, text) for int_id, record in sorted(self.chunks.items())
+                   if int_id not in have and (text := self.folded_text(record)) is not None]  # fmt: skip
+        if missing:
+            vectors = self.embedder.embed_passages([text for _, text in missing])
+            self._add_folded([int_id for int_id, _ in missing], vectors)
+        return len(missing)
 
     def lexical_scores(self, query_tokens: Sequence[str]) -> dict[int, float]:
         """Return BM25 scores divided by the query's maximum possible score, by int id.
@@ -307,9 +404,20 @@ class KnowledgeIndex:
             )
         self._faiss.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(int_ids, dtype=np.int64))
 
+    def _add_folded(self, int_ids: Sequence[int], vectors: np.ndarray) -> None:
+        if not len(int_ids):
+            return
+        if self._folded is None:
+            self._folded = faiss.IndexIDMap2(faiss.IndexFlatIP(int(vectors.shape[1])))
+        self._folded.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(int_ids, dtype=np.int64))
+
     def _remove_ids(self, int_ids: Sequence[int]) -> None:
         if not int_ids:
             return
+        if self._folded is not None:
+            folded = self.folded_ids.intersection(int_ids)
+            if folded:
+                self._folded.remove_ids(np.asarray(sorted(folded), dtype=np.int64))  # type: ignore[arg-type]
         if self._faiss is not None:
             # faiss's Python wrapper accepts an int64 array here (it builds an IDSelectorBatch),
             # although its type stubs ask for an IDSelector.
@@ -352,8 +460,11 @@ class KnowledgeIndex:
         plan.stale.extend(record.int_id for record in old_records.values())
         return plan
 
-    def _apply(self, plan: _DocumentPlan, vectors: np.ndarray) -> DocumentChange:
-        """Make the document's chunks equal the plan's, using ``vectors`` for ``plan.to_embed``."""
+    def _apply(self, plan: _DocumentPlan, vectors: np.ndarray, folded: dict[str, np.ndarray]) -> DocumentChange:
+        """Make the document's chunks equal the plan's, using ``vectors`` for ``plan.to_embed``.
+
+        ``folded`` holds the diacritic-free embeddings of new chunks, by chunk id.
+        """
         for chunk in plan.chunks:
             old = plan.kept.get(chunk.id)
             if old is not None:
@@ -367,6 +478,9 @@ class KnowledgeIndex:
             for chunk, int_id in zip(plan.to_embed, new_ids, strict=True):
                 self.chunks[int_id] = self._record(chunk, int_id)
                 self.chunk_int_ids[chunk.id] = int_id
+            with_folded = [(int_id, folded[chunk.id]) for chunk, int_id in zip(plan.to_embed, new_ids, strict=True) if chunk.id in folded]
+            if with_folded:
+                self._add_folded([int_id for int_id, _ in with_folded], np.stack([vector for _, vector in with_folded]))
 
         article = plan.article
         self.documents[article.document_id] = DocumentRecord(
@@ -386,13 +500,17 @@ class KnowledgeIndex:
         Embedding happens before any change, so a failure leaves the index as it was.
         """
         plans = [self._plan(article, chunk_article(article, self.tokenizer)) for article in articles]
-        texts = [chunk.embedding_text for plan in plans for chunk in plan.to_embed]
-        vectors = self.embedder.embed_passages(texts) if texts else np.zeros((0, 0), dtype=np.float32)
+        new_chunks = [chunk for plan in plans for chunk in plan.to_embed]
+        folded_chunks = [(chunk.id, text) for chunk in new_chunks if (text := self.folded_text(chunk)) is not None]
+        texts = [chunk.embedding_text for chunk in new_chunks] + [text for _, text in folded_chunks]
+        all_vectors = self.embedder.embed_passages(texts) if texts else np.zeros((0, 0), dtype=np.float32)
+        vectors = all_vectors[: len(new_chunks)]
+        folded = {chunk_id: all_vectors[len(new_chunks) + n] for n, (chunk_id, _) in enumerate(folded_chunks)}
         changes = []
         offset = 0
         for plan in plans:
             count = len(plan.to_embed)
-            changes.append(self._apply(plan, vectors[offset : offset + count]))
+            changes.append(self._apply(plan, vectors[offset : offset + count], folded))
             offset += count
         return changes
 
@@ -418,9 +536,12 @@ class KnowledgeIndex:
         for document_id in list(self.documents):
             self.remove_document(document_id)
         self._faiss = None
+        self._folded = None
 
-    def build(self, content_dir: Path) -> BuildReport:
-        """Bring the index in line with the articles in ``content_dir``.
+    def build(self, content_dir: Path, import_dir: Path | None = None) -> BuildReport:
+        """Bring the index in line with the articles in ``content_dir`` and ``import_dir``.
+
+        ``import_dir`` holds documents staff added with ``spin kb add``, in the same layout.
 
         Returns at once when the content fingerprint (files, chunking parameters, model)
         equals the stored one. Otherwise adds new articles, replaces changed ones,
@@ -428,7 +549,7 @@ class KnowledgeIndex:
         article files are logged and left out, so one bad file does not empty the index.
         """
         started = time.perf_counter()
-        fingerprint = content_fingerprint(content_dir, self.embedder.fingerprint)
+        fingerprint = content_fingerprint(content_dir, self.embedder.fingerprint, import_dir)
         if fingerprint == self.content_hash:
             return BuildReport(unchanged=True, seconds=time.perf_counter() - started)
 
@@ -441,7 +562,11 @@ class KnowledgeIndex:
             self.chunking = dict(CHUNKING_PARAMETERS)
 
         articles = load_articles(content_dir, skip_invalid=True)
-        report.documents_skipped = len(article_paths(content_dir)) - len(articles)
+        if import_dir is not None and import_dir.is_dir():
+            curated = {article.document_id for article in articles}
+            imported = [article for article in load_articles(import_dir, skip_invalid=True) if article.document_id not in curated]
+            articles += imported
+        report.documents_skipped = len(source_paths(content_dir, import_dir)) - len(articles)
         wanted = {article.document_id for article in articles}
         for document_id in sorted(set(self.documents) - wanted):
             report.chunks_removed += self.remove_document(document_id)
@@ -456,6 +581,7 @@ class KnowledgeIndex:
         for change in self._set_documents(changed):
             report.chunks_embedded += change.added
             report.chunks_removed += change.removed
+        report.chunks_embedded += self.add_missing_folded()
 
         self.content_hash = fingerprint
         self.check_consistency()
@@ -476,6 +602,9 @@ class KnowledgeIndex:
             self.chunks[i].chunk_id != c for c, i in self.chunk_int_ids.items()
         ):
             raise KnowledgeIndexError("Document chunk lists and chunk records disagree.")
+        stray = self.folded_ids - record_ids
+        if stray:
+            raise KnowledgeIndexError(f"The diacritic-free FAISS index has {len(stray)} ids without a chunk record.")
         if record_ids and max(record_ids) >= self.next_id:
             raise KnowledgeIndexError(f"Chunk id {max(record_ids)} is not below next_id {self.next_id}.")
 
@@ -505,6 +634,8 @@ class KnowledgeIndex:
             (work / CHUNKS_FILE).write_text(json.dumps(sidecar, ensure_ascii=False), encoding="utf-8")
             if self._faiss is not None:
                 faiss.write_index(self._faiss, str(work / FAISS_FILE))
+            if self._folded is not None:
+                faiss.write_index(self._folded, str(work / FOLDED_FAISS_FILE))
             (work / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
             work.chmod(0o755)
             version = f"v-{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%S%f}-{os.getpid()}"
@@ -554,6 +685,11 @@ class KnowledgeIndex:
                 if not isinstance(loaded, faiss.IndexIDMap2):
                     raise ValueError(f"{FAISS_FILE} contains a {type(loaded).__name__}, expected IndexIDMap2")
                 index._faiss = loaded
+                if (folder / FOLDED_FAISS_FILE).is_file():
+                    folded_index = faiss.read_index(str(folder / FOLDED_FAISS_FILE))
+                    if not isinstance(folded_index, faiss.IndexIDMap2):
+                        raise ValueError(f"{FOLDED_FAISS_FILE} contains a {type(folded_index).__name__}, expected IndexIDMap2")
+                    index._folded = folded_index
         except (OSError, ValueError, KeyError, RuntimeError) as error:
             raise KnowledgeIndexError(
                 f"Cannot load the index in {folder}: {error}. Delete {index_dir} and rebuild it."
@@ -593,16 +729,26 @@ def open_index(index_dir: Path | None = None, model: str | None = None) -> Knowl
     return KnowledgeIndex.load(index_dir or settings.resolved_index_dir, embedder, model_name)
 
 
-def build_index(content_dir: Path | None = None, index_dir: Path | None = None, model: str | None = None) -> BuildReport:
-    """Update the index folder from the content folder (both from the settings unless given) and save it."""
+def default_import_dir() -> Path:
+    """Folder of documents added with ``spin kb add``: ``var/kb-imports/<language>/<id>.md``."""
+    from bot.settings import get_settings
+
+    return get_settings().var_dir / "kb-imports"
+
+
+def build_index(
+    content_dir: Path | None = None, index_dir: Path | None = None, model: str | None = None, import_dir: Path | None = None
+) -> BuildReport:
+    """Update the index folder from the content and import folders (from the settings unless given) and save it."""
     from bot.settings import get_settings
 
     settings = get_settings()
     index_dir = index_dir or settings.resolved_index_dir
-    index = open_index(index_dir, model)
-    report = index.build(content_dir or settings.kb_content_dir)
-    if not report.unchanged:
-        index.save(index_dir)
+    with index_write_lock(index_dir):
+        index = open_index(index_dir, model)
+        report = index.build(content_dir or settings.kb_content_dir, import_dir or default_import_dir())
+        if not report.unchanged:
+            index.save(index_dir)
     return report
 
 

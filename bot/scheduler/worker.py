@@ -6,22 +6,25 @@ Each message goes through three steps, each its own short transaction:
 2. send through :meth:`bot.channels.base.Channel.send`;
 3. confirm: ``sending -> sent``, committed as soon as the channel returns.
 
-A row stays in ``sending`` only while its message is in flight. If the process dies
-there, the next scheduler to take the ownership lock puts it back to ``pending`` and
-sends it again (:func:`bot.scheduler.ledger.recover_unconfirmed`): delivery is
-at-least-once, and a duplicate needs a crash inside one HTTP round trip.
+A row stays in ``sending`` from the claim to the confirm: while it waits for a token
+and while its message is in flight. If the process dies there, the next scheduler to
+take the ownership lock puts it back to ``pending`` and sends it again
+(:func:`bot.scheduler.ledger.recover_unconfirmed`). Delivery is therefore at least
+once, and a duplicate needs a crash inside the HTTP round trip.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Row, func, select, update
 from sqlalchemy.orm import Session
@@ -39,6 +42,8 @@ from bot.storage.db import session_scope
 from bot.storage.models import Event, ReminderDelivery, User
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 #: Rows examined per database round trip.
 BATCH_SIZE = 200
@@ -131,7 +136,16 @@ class DeliveryWorker:
         self._paused_until = 0.0
         self._stopping = False
         self._wake = asyncio.Event()
+        # Database calls get their own threads, so they do not queue behind the
+        # channel's to_thread work in the loop's default executor.
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self._concurrency + 2, thread_name_prefix="spin-delivery"
+        )
         self.stats = DeliveryStats()
+
+    async def _in_thread(self, function: Callable[..., _T], *args: Any) -> _T:
+        """Run a blocking database call on the worker's threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(function, *args))
 
     # ------------------------------------------------------------------ control
 
@@ -150,11 +164,12 @@ class DeliveryWorker:
         while not self._stopping:
             try:
                 await self.run_pass()
-                delay = await asyncio.to_thread(self._seconds_until_next_due)
+                delay = await self._in_thread(self._seconds_until_next_due)
             except Exception:
                 logger.exception("delivery pass failed; retrying in %.0f s", ERROR_BACKOFF_SECONDS)
                 delay = ERROR_BACKOFF_SECONDS
             await self._sleep(max(MIN_IDLE_SECONDS, min(delay, MAX_IDLE_SECONDS)))
+        self._executor.shutdown(wait=False)
         logger.info("delivery worker stopped: %s", self.stats)
 
     async def _sleep(self, seconds: float) -> None:
@@ -177,7 +192,7 @@ class DeliveryWorker:
         async def produce() -> None:
             try:
                 while not self._stopping:
-                    candidates, examined = await asyncio.to_thread(self._prepare_batch, frozenset(handed_out))
+                    candidates, examined = await self._in_thread(self._prepare_batch, frozenset(handed_out))
                     for candidate in candidates:
                         handed_out.add(candidate.delivery_id)
                         await queue.put(candidate)
@@ -344,17 +359,20 @@ class DeliveryWorker:
     # ------------------------------------------------------------------ sending one row
 
     async def _deliver(self, candidate: _Candidate) -> None:
+        # The claim comes before the wait for a token, so the HTTP request leaves right
+        # when the token does and the server sees evenly spaced messages.
         if self._stopping:
             return
         await self._wait_out_pause()
+        attempts = await self._in_thread(self._claim, candidate.delivery_id)
+        if attempts is None:
+            return
         if self._bucket is not None:
             await self._bucket.acquire()
         if self._spacing is not None:
             await self._spacing.wait(f"{candidate.channel}:{candidate.external_id}")
         if self._stopping:
-            return
-        attempts = await asyncio.to_thread(self._claim, candidate.delivery_id)
-        if attempts is None:
+            await self._in_thread(self._release, candidate.delivery_id)
             return
         await self._send_claimed(candidate, attempts)
 
@@ -369,9 +387,9 @@ class DeliveryWorker:
                     await self._pause_for_rate_limit(wait, candidate)
                     continue
                 if error.permanent:
-                    await asyncio.to_thread(self._fail_permanently, candidate, str(error))
+                    await self._in_thread(self._fail_permanently, candidate, str(error))
                 else:
-                    await asyncio.to_thread(self._retry_later, candidate, attempts, str(error))
+                    await self._in_thread(self._retry_later, candidate, attempts, str(error))
                 return
             except Exception as error:  # a channel bug or a network error it did not wrap
                 wait = retry_after_seconds(error)
@@ -381,13 +399,11 @@ class DeliveryWorker:
                 logger.exception(
                     "delivery %s to user %s failed with an unexpected error", candidate.delivery_id, candidate.user_id
                 )
-                await asyncio.to_thread(self._retry_later, candidate, attempts, f"{type(error).__name__}: {error}")
+                await self._in_thread(self._retry_later, candidate, attempts, f"{type(error).__name__}: {error}")
                 return
-            await asyncio.to_thread(self._confirm, candidate)
+            await self._in_thread(self._confirm, candidate)
             return
-        await asyncio.to_thread(
-            self._retry_later, candidate, attempts, f"still rate limited after {MAX_RATE_LIMIT_RETRIES} waits"
-        )
+        await self._in_thread(self._retry_later, candidate, attempts, f"still rate limited after {MAX_RATE_LIMIT_RETRIES} waits")
 
     async def _pause_for_rate_limit(self, seconds: float, candidate: _Candidate) -> None:
         self.stats.rate_limited += 1
@@ -419,6 +435,15 @@ class DeliveryWorker:
                 .returning(ReminderDelivery.attempts)
             ).scalar()
         return int(claimed) if claimed is not None else None
+
+    def _release(self, delivery_id: int) -> None:
+        """Put a claimed row back to ``pending`` without counting the attempt (nothing was sent)."""
+        with session_scope(self._engine) as session:
+            session.execute(
+                update(ReminderDelivery)
+                .where(ReminderDelivery.id == delivery_id, ReminderDelivery.status == ledger.SENDING)
+                .values(status=ledger.PENDING, attempts=ReminderDelivery.attempts - 1)
+            )
 
     def _confirm(self, candidate: _Candidate) -> None:
         now = self._clock.now()

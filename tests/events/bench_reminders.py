@@ -105,6 +105,7 @@ class Child:
             "QUIET_HOURS_END": "00:00",
         }
         self.log_path = var_dir / f"{name}.log"
+        self.cpu_seconds = 0.0
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [str(Path(sys.executable).with_name("spin")), "scheduler", "run", "--channel", "telegram"],
@@ -117,13 +118,19 @@ class Child:
 
     def kill(self) -> None:
         os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
+        self._reap()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
+        if self.process.returncode is None:
             os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=60)
+            self._reap()
         self._log.close()
+
+    def _reap(self) -> None:
+        """Wait for the child and keep the CPU seconds it used."""
+        _pid, status, usage = os.wait4(self.process.pid, 0)
+        self.process.returncode = os.waitstatus_to_exitcode(status)
+        self.cpu_seconds = usage.ru_utime + usage.ru_stime
 
 
 def sent_count(engine: Engine) -> int:
@@ -166,7 +173,7 @@ def run(subscribers: int, rate_limit: int, kill_at: float | None, database_url: 
                 result["at_kill"] = dict(counts)
                 children.append(Child(url, api, var_dir, "second"))
             while sent_count(engine) < subscribers:
-                if children[-1].process.poll() is not None:
+                if children[-1].process.returncode is not None or children[-1].process.poll() is not None:
                     raise RuntimeError(f"scheduler exited early: see {children[-1].log_path}")
                 time.sleep(DONE_POLL_SECONDS)
             finished = time.monotonic()
@@ -188,6 +195,7 @@ def run(subscribers: int, rate_limit: int, kill_at: float | None, database_url: 
                 "duplicates": sum(count - 1 for count in per_chat.values() if count > 1),
                 "missing": subscribers - len(per_chat),
                 "requeued_at_restart": requeued,
+                "scheduler_cpu_seconds": round(sum(child.cpu_seconds for child in children), 1),
                 "ledger": dict(ledger_counts(engine)),
             }
         )
