@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test setup train lint kb-index embedding-model db clean
+.PHONY: run test setup train lint kb-index embedding-model db sample-events clean
 
 run: setup
 	$(APP_VENV)/bin/spin run
@@ -22,7 +22,7 @@ run: setup
 test: setup
 	$(APP_VENV)/bin/python -m pytest -q
 
-setup: $(APP_VENV)/.installed $(RASA_VENV)/.installed embedding-model $(RASA_MODEL) kb-index db
+setup: $(APP_VENV)/.installed $(RASA_VENV)/.installed embedding-model $(RASA_MODEL) kb-index db sample-events
 
 $(APP_VENV)/.installed: requirements/app.txt pyproject.toml
 	@$(PYTHON311) -c 'import sys; assert sys.version_info[:2] >= (3, 11), sys.version' || \
@@ -58,6 +58,11 @@ kb-index: embedding-model
 
 db: $(APP_VENV)/.installed
 	$(APP_VENV)/bin/spin db upgrade
+
+# Sample events (marked as samples) so a new install has a catalogue to try; re-importing
+# an unchanged file changes nothing.
+sample-events: db
+	$(APP_VENV)/bin/spin events import knowledge_base/events/samples.csv
 
 lint: $(APP_VENV)/.installed
 	$(APP_VENV)/bin/ruff check bot actions knowledge_base nlu tests

@@ -28,6 +28,7 @@ class TurnContext:
     language: str
     session: Session
     ui_language: str | None = None
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def entity(self, name: str) -> str | None:
         """Return the first value of entity ``name``, or None."""

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from sqlalchemy import select
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.context import TurnContext
@@ -15,6 +16,7 @@ from actions.router import load_handlers, route
 from actions.users import choose_language, get_or_create_user, split_sender_id
 from bot.i18n import gettext, normalize_language
 from bot.storage.db import session_scope
+from bot.storage.models import User
 from nlu.text import detect_language
 
 logger = logging.getLogger(__name__)
@@ -70,12 +72,24 @@ def run_turn(sender_id: str, latest_message: dict[str, Any]) -> list[Reply]:
                 language=language,
                 session=session,
                 ui_language=metadata.get("ui_language"),
+                metadata=dict(metadata),
             )
             return route(context)
     except Exception:
         logger.exception("turn failed for %s (intent %s, command %s)", sender_id, intent, command)
-        language = normalize_language(detect_language(text) or metadata.get("ui_language"))
+        language = normalize_language(stored_language(channel, external_id) or detect_language(text) or metadata.get("ui_language"))
         return [Reply(text=gettext("core.error", language), language=language)]
+
+
+def stored_language(channel: str, external_id: str) -> str | None:
+    """Return the user's remembered language, or None when it cannot be read."""
+    try:
+        with session_scope() as session:
+            user = session.scalars(select(User).where(User.channel == channel, User.external_id == external_id)).first()
+            return user.language if user else None
+    except Exception:
+        logger.exception("could not read the language of %s:%s", channel, external_id)
+        return None
 
 
 class ActionSpin(Action):

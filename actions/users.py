@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 #: Latin-script messages shorter than this many words do not switch the language,
 #: because "ok" or "FSC" says nothing about whether the user writes English.
 MIN_WORDS_TO_SWITCH_LATIN = 3
+#: Only words of this many letters count, so noise such as "a b c" switches nothing.
+MIN_LETTERS_PER_WORD = 2
 
 
 def split_sender_id(sender_id: str) -> tuple[str, str]:
@@ -58,7 +60,8 @@ def choose_language(text: str, user: User, ui_language: str | None) -> str:
     detected = detect_language(text)
     normalized = normalize(text)
     strong = detected in ("km", "lo") or (detected == "vi" and normalized != _ascii_only(normalized))
-    long_enough = len(normalized.split()) >= MIN_WORDS_TO_SWITCH_LATIN
+    words = [word for word in normalized.split() if len(word) >= MIN_LETTERS_PER_WORD and word.isalpha()]
+    long_enough = len(words) >= MIN_WORDS_TO_SWITCH_LATIN
 
     language = user.language
     if detected and (strong or (long_enough and not user.language_confirmed) or language is None):

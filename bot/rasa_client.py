@@ -33,10 +33,9 @@ def parse_rest_response(entries: list[dict[str, Any]]) -> list[OutgoingMessage]:
         if current is None:
             current = OutgoingMessage()
         if entry.get("text"):
-            if current.text:
-                replies.append(current)
-                current = OutgoingMessage()
-            current.text = str(entry["text"])
+            # Rasa's REST channel sends each blank-line-separated paragraph of a text
+            # without buttons as its own entry, so paragraphs are joined back here.
+            current.text = f"{current.text}\n\n{entry['text']}" if current.text else str(entry["text"])
         for button in entry.get("buttons") or []:
             current.buttons.append(Button(title=str(button.get("title", "")), payload=str(button.get("payload", ""))))
         if entry.get("image"):
@@ -82,6 +81,7 @@ class RasaClient:
                 "channel": message.channel,
                 "external_id": message.external_id,
                 "ui_language": message.ui_language,
+                "handoff_available": message.handoff_available,
             },
         }
         try:

@@ -244,15 +244,19 @@ def count_words(text: str) -> int:
     return len(segment(text))
 
 
-def check_articles(articles: Sequence[Article]) -> list[str]:
-    """Return content-guide problems across articles: broken links and body lengths.
+def reference_problems(articles: Sequence[Article]) -> list[str]:
+    """Return broken references across articles; the content check test fails on any.
 
-    ``related`` ids must exist in the same language or in English, and each language in
-    ``translations`` must have a version. Bodies should have MIN_WORDS to MAX_WORDS words
-    (not checked for Vietnamese). These are warnings for writers, because retrieval works
-    without them.
+    - a ``related`` id that exists neither in the article's language nor in English;
+    - a ``translations`` entry naming a language version that does not exist;
+    - a language version that exists but is missing from ``translations``.
+
+    A missing ``sources`` or ``translations`` field is already an error of ``load_article``.
     """
     existing = {(article.id, article.language) for article in articles}
+    languages_of: dict[str, set[str]] = {}
+    for article in articles:
+        languages_of.setdefault(article.id, set()).add(article.language)
     problems = []
     for article in articles:
         for related_id in article.related:
@@ -261,6 +265,22 @@ def check_articles(articles: Sequence[Article]) -> list[str]:
         for language in article.translations:
             if (article.id, language) not in existing:
                 problems.append(f"{article.path}: field 'translations': no {language} version of {article.id!r}")
+        unlisted = sorted(languages_of[article.id] - {article.language} - set(article.translations))
+        if unlisted:
+            problems.append(f"{article.path}: field 'translations': omits existing version(s) {unlisted}")
+    return problems
+
+
+def check_articles(articles: Sequence[Article]) -> list[str]:
+    """Return content-guide problems across articles: broken links and body lengths.
+
+    ``related`` ids must exist in the same language or in English, and each language in
+    ``translations`` must have a version. Bodies should have MIN_WORDS to MAX_WORDS words
+    (not checked for Vietnamese). These are warnings for writers, because retrieval works
+    without them.
+    """
+    problems = reference_problems(articles)
+    for article in articles:
         if article.language == "vi":
             continue  # Vietnamese separates syllables, not words, with spaces, so a count would mislead.
         words = count_words(article.body)

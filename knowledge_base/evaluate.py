@@ -178,6 +178,8 @@ class VariantResult:
     median_ms: float
     p95_ms: float
     results: list[QuestionResult]
+    group_thresholds: bool = False
+    """True when the retriever declines by a threshold per query group rather than ``decline_below``."""
 
     @property
     def rejection_rate(self) -> float:
@@ -287,6 +289,7 @@ def evaluate_variant(name: str, retriever: Retriever, questions: Sequence[Questi
         median_ms=statistics.median(milliseconds) if milliseconds else 0.0,
         p95_ms=_percentile(milliseconds, 95),
         results=results,
+        group_thresholds=retriever.mode == "fused" and bool(retriever.calibration.groups),
     )
 
 
@@ -339,7 +342,8 @@ def render(results: Sequence[VariantResult]) -> None:
 
     console = Console()
     for result in results:
-        table = Table(title=f"{result.name} (decline below {result.decline_below:.2f})")
+        decline = "per query group" if result.group_thresholds else f"below {result.decline_below:.2f}"
+        table = Table(title=f"{result.name} (decline {decline})")
         for column in ("language", "questions", "top-1", "top-3", "MRR", "answered"):
             table.add_column(column, justify="right" if column != "language" else "left")
         rows = [*result.by_language.items(), ("all", result.overall())]

@@ -94,6 +94,7 @@ def gap_report(
         entry = group["questions"].get(folded)
         if entry is None:
             entry = group["questions"][folded] = GapQuestion(text, 0, 0, None, row.created_at)
+        entry.text = text  # Rows come oldest first, so the latest wording is shown.
         entry.count += 1
         entry.declined += row.declined
         if row.top_score is not None:

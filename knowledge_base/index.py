@@ -142,6 +142,8 @@ class DocumentChange:
     kept: int = 0
     added: int = 0
     removed: int = 0
+    folded: int = 0
+    """Diacritic-free embeddings added for the new chunks."""
 
 
 @dataclasses.dataclass
@@ -163,6 +165,8 @@ class BuildReport:
     documents_removed: int = 0
     documents_skipped: int = 0
     chunks_embedded: int = 0
+    folded_embedded: int = 0
+    """Diacritic-free embeddings added (see FOLDED_LANGUAGES)."""
     chunks_removed: int = 0
     seconds: float = 0.0
 
@@ -478,7 +482,8 @@ class KnowledgeIndex:
             for chunk, int_id in zip(plan.to_embed, new_ids, strict=True):
                 self.chunks[int_id] = self._record(chunk, int_id)
                 self.chunk_int_ids[chunk.id] = int_id
-            with_folded = [(int_id, folded[chunk.id]) for chunk, int_id in zip(plan.to_embed, new_ids, strict=True) if chunk.id in folded]
+            pairs = zip(plan.to_embed, new_ids, strict=True)
+            with_folded = [(int_id, folded[chunk.id]) for chunk, int_id in pairs if chunk.id in folded]
             if with_folded:
                 self._add_folded([int_id for int_id, _ in with_folded], np.stack([vector for _, vector in with_folded]))
 
@@ -492,7 +497,8 @@ class KnowledgeIndex:
             chunk_ids=[chunk.id for chunk in plan.chunks],
         )
         self._bm25 = None
-        return DocumentChange(kept=len(plan.kept), added=len(plan.to_embed), removed=len(plan.stale))
+        folded_count = sum(chunk.id in folded for chunk in plan.to_embed)
+        return DocumentChange(kept=len(plan.kept), added=len(plan.to_embed), removed=len(plan.stale), folded=folded_count)
 
     def _set_documents(self, articles: Sequence[Article]) -> list[DocumentChange]:
         """Add or replace several documents, embedding all new chunk texts in one batch.
@@ -580,8 +586,9 @@ class KnowledgeIndex:
         report.documents_added = len(changed) - report.documents_replaced
         for change in self._set_documents(changed):
             report.chunks_embedded += change.added
+            report.folded_embedded += change.folded
             report.chunks_removed += change.removed
-        report.chunks_embedded += self.add_missing_folded()
+        report.folded_embedded += self.add_missing_folded()
 
         self.content_hash = fingerprint
         self.check_consistency()
@@ -774,7 +781,8 @@ def main(
     typer.echo(
         f"Index updated in {report.seconds:.1f} s: {report.documents_added} documents added, "
         f"{report.documents_replaced} replaced, {report.documents_removed} removed, "
-        f"{report.documents_skipped} invalid files skipped; {report.chunks_embedded} chunks embedded, "
+        f"{report.documents_skipped} invalid files skipped; {report.chunks_embedded} chunks embedded "
+        f"(+{report.folded_embedded} diacritic-free copies), "
         f"{report.chunks_removed} removed."
     )
 

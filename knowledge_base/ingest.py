@@ -172,7 +172,9 @@ def _first_heading(body: str) -> str | None:
     return match.group(1).strip() if match else None
 
 
-def extract(path: Path, language: str | None = None, article_id: str | None = None, title: str | None = None) -> ExtractedDocument:
+def extract(
+    path: Path, language: str | None = None, article_id: str | None = None, title: str | None = None
+) -> ExtractedDocument:
     """Read ``path`` and return its text with id, language and title.
 
     Explicit arguments win over a Markdown file's front matter, which wins over what is
@@ -303,7 +305,8 @@ def add_file(
 
 def supported_files(folder: Path) -> tuple[list[Path], list[Path]]:
     """Return (supported files, other files) under ``folder``, recursively, hidden files left out."""
-    supported, other = [], []
+    supported: list[Path] = []
+    other: list[Path] = []
     for path in sorted(folder.rglob("*")):
         if not path.is_file() or any(part.startswith(".") for part in path.relative_to(folder).parts):
             continue
@@ -330,16 +333,18 @@ def add_paths(
         files.extend(supported_files(path)[0] if path.is_dir() else [path])
     if len(files) > 1 and (article_id or title):
         raise IngestError("--id and --title name one document; give a single file with them, not several or a folder.")
-    results, errors = [], []
+    results: list[AddResult] = []
+    errors: list[IngestError] = []
     for path in files:
+        outcome: AddResult | IngestError
         try:
-            result: AddResult | IngestError = add_file(path, index, import_dir, content_dir, language, article_id, title)
-            results.append(result)
+            outcome = add_file(path, index, import_dir, content_dir, language, article_id, title)
+            results.append(outcome)
         except IngestError as error:
-            result = error
+            outcome = error
             errors.append(error)
         if on_file is not None:
-            on_file(path, result)
+            on_file(path, outcome)
     return results, errors
 
 

@@ -157,8 +157,16 @@ def cancel(context: TurnContext) -> list[Reply]:
     return [Reply(text=gettext("core.nothing_to_cancel", context.language), language=context.language, buttons=menu_buttons(context.language))]
 
 
+def handoff_available(context: TurnContext) -> bool:
+    """Return True when the user's channel says staff can take over (a staff chat is set)."""
+    return bool(context.metadata.get("handoff_available"))
+
+
 @on_intent("human_handoff")
 def human_handoff(context: TurnContext) -> list[Reply]:
+    if not handoff_available(context):
+        logger.info("user %s asked for a person, but no staff chat serves channel %s", context.user.id, context.user.channel)
+        return [Reply(text=gettext("core.handoff.unavailable", context.language), language=context.language, buttons=menu_buttons(context.language))]
     context.user.handoff_active = True
     logger.info("user %s asked for a person", context.user.id)
     return [Reply(text=gettext("core.handoff.started", context.language), language=context.language, handoff="start")]

@@ -27,6 +27,8 @@ def _reply_from_answer(result: kb_answer.Answer, language: str) -> Reply:
         buttons.append((title, f"kb:article:{article_id}"))
     if result.declined:
         buttons.append((gettext("core.menu.human", language), "core:handoff:start"))
+    if not buttons:
+        buttons = menu_buttons(language)
     sources = [dict(source) for source in result.sources]
     return Reply(text=result.text, language=language, buttons=buttons, sources=sources)
 

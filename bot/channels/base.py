@@ -63,6 +63,8 @@ class IncomingMessage:
     text: str
     ui_language: str | None = None
     message_id: str | None = None
+    #: True when the channel can pass the conversation to staff (a staff chat is set).
+    handoff_available: bool = False
 
     @property
     def sender_id(self) -> str:

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from bot.channels.base import IncomingMessage, OutgoingMessage
+from bot.commands import command_payload
 from bot.conversation import Conversation
 from bot.rasa_client import RasaClient
 from bot.services import running_services
@@ -32,7 +33,7 @@ def resolve_input(line: str, latest_buttons: list[tuple[str, str]]) -> tuple[str
     """Return (text to send, what to echo) for a script or console line."""
     match = BUTTON_LINE.match(line.strip())
     if not match:
-        return line, line
+        return command_payload(line) or line, line
     number = int(match.group(1))
     if not 1 <= number <= len(latest_buttons):
         raise ButtonNotFoundError(f"{line.strip()}: the latest reply with buttons has {len(latest_buttons)} button(s)")

@@ -108,8 +108,9 @@ def add(
 
         try:
             results, errors = add_paths(
-                files, index, default_import_dir(), settings.kb_content_dir, lang or None, article_id or None, title or None, report
-            )
+                files, index, default_import_dir(), settings.kb_content_dir,
+                lang or None, article_id or None, title or None, report,
+            )  # fmt: skip
         except IngestError as error:
             typer.echo(f"Error: {error}", err=True)
             raise typer.Exit(1) from error
@@ -129,7 +130,8 @@ def remove(
     """Remove an added document and its chunks from the knowledge base."""
     from bot.settings import SUPPORTED_LANGUAGES, get_settings
     from knowledge_base.index import default_import_dir, index_write_lock, open_index
-    from knowledge_base.ingest import IngestError, remove as remove_document
+    from knowledge_base.ingest import IngestError
+    from knowledge_base.ingest import remove as remove_document
 
     if lang and lang not in SUPPORTED_LANGUAGES:
         raise typer.BadParameter(f"--lang must be one of {', '.join(SUPPORTED_LANGUAGES)}, got {lang!r}")
@@ -171,7 +173,8 @@ def gaps(
         return
     console = Console()
     for group in report:
-        table = Table(title=f"{group.language} / sector {group.sector}: {group.declined} declined, {group.low_confidence} low-confidence")
+        heading = f"{group.language} / sector {group.sector}: {group.declined} declined, {group.low_confidence} low-confidence"
+        table = Table(title=heading)
         table.add_column("times", justify="right")
         table.add_column("declined", justify="right")
         table.add_column("best score", justify="right")

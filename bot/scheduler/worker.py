@@ -162,6 +162,8 @@ class DeliveryWorker:
         """Run passes until :meth:`stop`, sleeping until the next row falls due."""
         logger.info("delivery worker started for channels %s", ", ".join(sorted(self._channels)))
         while not self._stopping:
+            # Cleared before the pass, so a wake() during the pass starts another one.
+            self._wake.clear()
             try:
                 await self.run_pass()
                 delay = await self._in_thread(self._seconds_until_next_due)
@@ -173,7 +175,6 @@ class DeliveryWorker:
         logger.info("delivery worker stopped: %s", self.stats)
 
     async def _sleep(self, seconds: float) -> None:
-        self._wake.clear()
         if self._stopping:
             return
         with contextlib.suppress(TimeoutError):
@@ -206,6 +207,10 @@ class DeliveryWorker:
             while (candidate := await queue.get()) is not None:
                 try:
                     await self._deliver(candidate)
+                except Exception:
+                    # A database error: the row stays pending (or sending, re-sent at the
+                    # next start) and the other senders carry on.
+                    logger.exception("delivery %s failed with an unexpected error", candidate.delivery_id)
                 finally:
                     handed_out.discard(candidate.delivery_id)
 

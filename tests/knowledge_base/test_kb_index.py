@@ -41,7 +41,7 @@ def test_add_documents_fills_all_structures(content_dir: Path, fake_embedder, to
     assert faiss_ids(index) == set(index.chunks)
     listed = [chunk_id for document in index.documents.values() for chunk_id in document.chunk_ids]
     assert sorted(listed) == sorted(index.chunk_int_ids)
-    assert len(fake_embedder.embedded) == len(index.chunks)
+    assert len(fake_embedder.embedded) == len(index.chunks) + len(index.folded_ids)
 
 
 def test_add_existing_document_raises(content_dir: Path, fake_embedder, tokenizer: Tokenizer) -> None:
@@ -185,7 +185,7 @@ def test_build_applies_edits_additions_and_deletions(content_dir: Path, fake_emb
     assert report.documents_added == 1
     assert report.documents_replaced == 1
     assert report.documents_removed == 1
-    assert report.chunks_embedded == len(fake_embedder.embedded)
+    assert report.chunks_embedded + report.folded_embedded == len(fake_embedder.embedded)
     assert "fsc-wood.en" not in index.documents
     assert "fsc-wood.km" in index.documents
     index.check_consistency()
@@ -206,7 +206,7 @@ def test_model_change_reembeds_everything(content_dir: Path, fake_embedder, toke
     fake_embedder._fingerprint = "fake-embedder-2"
     fake_embedder.embedded.clear()
     index.build(content_dir)
-    assert len(fake_embedder.embedded) == len(index.chunks)
+    assert len(fake_embedder.embedded) == len(index.chunks) + len(index.folded_ids)
     assert not old_ids & set(index.chunks)
     assert index.embedding_model == "fake-embedder-2"
 
@@ -261,3 +261,30 @@ def test_edit_in_long_article_keeps_earlier_chunks(content_dir: Path, fake_embed
     assert len(fake_embedder.embedded) == 1
     after = {record.chunk_id: record.int_id for record in index.document_chunks("fsc-wood.en")}
     assert [after[chunk_id] == int_id for chunk_id, int_id in before.items()].count(False) == 1
+
+
+def test_vietnamese_chunks_get_folded_vectors(content_dir: Path, fake_embedder, tokenizer: Tokenizer, tmp_path: Path) -> None:
+    index = build(content_dir, fake_embedder, tokenizer)
+    vietnamese = {record.int_id for record in index.chunks.values() if record.language == "vi"}
+    assert vietnamese and index.folded_ids == vietnamese
+
+    saved = KnowledgeIndex.load(index.save(tmp_path / "index").parent, fake_embedder, tokenizer)
+    assert saved.folded_ids == vietnamese
+
+    # The folded vector counts when it is closer to the query than the accented one.
+    record = next(record for record in index.chunks.values() if record.language == "vi")
+    folded_query = fake_embedder.embed_queries([KnowledgeIndex.folded_text(record) or ""])[0]
+    assert index.dense_scores(folded_query)[record.int_id] == pytest.approx(1.0, abs=1e-5)
+
+    index.remove_document(record.document_id)
+    assert record.int_id not in index.folded_ids
+    index.check_consistency()
+
+
+def test_old_index_gets_missing_folded_vectors(content_dir: Path, fake_embedder, tokenizer: Tokenizer) -> None:
+    index = build(content_dir, fake_embedder, tokenizer)
+    index._folded = None  # As saved before the folded side existed.
+    fake_embedder.embedded.clear()
+    assert index.add_missing_folded() == len([r for r in index.chunks.values() if r.language == "vi"])
+    assert index.add_missing_folded() == 0
+    index.check_consistency()

@@ -19,7 +19,7 @@ from knowledge_base.ingest import IngestError, add_file, add_paths, extract, rem
 from knowledge_base.retrieval import Retriever
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 WORD = "zyxcompost"
 """A made-up word, so a lexical search finds only the document that contains it."""
@@ -96,7 +96,7 @@ def test_pdf_text_is_extracted_and_indexed(tmp_path: Path, index: KnowledgeIndex
 
 def test_scanned_pdf_gives_clear_error(tmp_path: Path, index: KnowledgeIndex, content_dir: Path) -> None:
     scan = make_scanned_pdf(tmp_path / "scan.pdf")
-    with pytest.raises(IngestError, match="no text layer.*OCR"):
+    with pytest.raises(IngestError, match=r"no text layer.*OCR"):
         add_file(scan, index, tmp_path / "imports", content_dir, language="en")
     assert len(index) == 0
     assert not (tmp_path / "imports" / "en" / "scan.md").exists()
@@ -126,7 +126,8 @@ def test_html_main_text_without_navigation(tmp_path: Path, index: KnowledgeIndex
 def test_markdown_front_matter_is_used(tmp_path: Path, index: KnowledgeIndex, content_dir: Path) -> None:
     path = tmp_path / "x.md"
     path.write_text(
-        f"---\nid: phan-compost\ntitle: Ủ phân từ vỏ trái cây\nlanguage: vi\ntopics: [waste]\n---\n\nXưởng có thể ủ {WORD} từ vỏ trái cây.\n",
+        "---\nid: phan-compost\ntitle: Ủ phân từ vỏ trái cây\nlanguage: vi\ntopics: [waste]\n---\n\n"
+        f"Xưởng có thể ủ {WORD} từ vỏ trái cây.\n",
         encoding="utf-8",
     )
     result = add_file(path, index, tmp_path / "imports", content_dir)
@@ -137,11 +138,11 @@ def test_markdown_front_matter_is_used(tmp_path: Path, index: KnowledgeIndex, co
 def test_unsupported_and_empty_files_are_refused(tmp_path: Path, index: KnowledgeIndex, content_dir: Path) -> None:
     other = tmp_path / "sheet.xlsx"
     other.write_bytes(b"PK")
-    with pytest.raises(IngestError, match="unsupported file type '.xlsx'"):
+    with pytest.raises(IngestError, match=r"unsupported file type .\.xlsx."):
         add_file(other, index, tmp_path / "imports", content_dir)
     broken = tmp_path / "broken.pdf"
     broken.write_bytes(b"%PDF-1.4 not really")
-    with pytest.raises(IngestError, match="broken.pdf"):
+    with pytest.raises(IngestError, match=r"broken\.pdf"):
         add_file(broken, index, tmp_path / "imports", content_dir, language="en")
     no_language = tmp_path / "digits.md"
     no_language.write_text("12345 67890", encoding="utf-8")
@@ -155,7 +156,9 @@ def test_curated_article_id_is_refused(tmp_path: Path, index: KnowledgeIndex, co
         add_file(path, index, tmp_path / "imports", content_dir, language="en")
 
 
-def test_replace_and_remove_keep_index_and_ids_in_step(tmp_path: Path, fake_embedder, index: KnowledgeIndex, content_dir: Path) -> None:
+def test_replace_and_remove_keep_index_and_ids_in_step(
+    tmp_path: Path, fake_embedder, index: KnowledgeIndex, content_dir: Path
+) -> None:
     imports = tmp_path / "imports"
     path = make_html(tmp_path / "guide.html", "Compost guide", [PARAGRAPH, "Second paragraph about sorting waste bins."])
     add_file(path, index, imports, content_dir, language="en")
@@ -206,7 +209,9 @@ def test_folder_adds_every_supported_file(tmp_path: Path, index: KnowledgeIndex,
     make_scanned_pdf(folder / "three.pdf")
     (folder / "notes.txt").write_text("ignored", encoding="utf-8")
     seen: list[str] = []
-    results, errors = add_paths([folder], index, tmp_path / "imports", content_dir, "en", on_file=lambda path, _: seen.append(path.name))
+    results, errors = add_paths(
+        [folder], index, tmp_path / "imports", content_dir, "en", on_file=lambda path, _: seen.append(path.name)
+    )
     assert sorted(result.document_id for result in results) == ["one.en", "two.en"]
     assert len(errors) == 1 and "three.pdf" in str(errors[0])
     assert sorted(seen) == ["one.html", "three.pdf", "two.docx"]
@@ -224,7 +229,9 @@ def test_hot_reload_between_two_retrievers(tmp_path: Path, fake_embedder, tokeni
     writer = KnowledgeIndex(fake_embedder, tokenizer)
     writer.build(content_dir)
     writer.save(index_dir)
-    reader = Retriever(KnowledgeIndex.load(index_dir, fake_embedder, tokenizer), "lexical", decline_below=0.0, index_dir=index_dir)
+    reader = Retriever(
+        KnowledgeIndex.load(index_dir, fake_embedder, tokenizer), "lexical", decline_below=0.0, index_dir=index_dir
+    )
     assert reader.search(WORD, "en") == []
     assert reader.maybe_reload(wait=True) is False  # Nothing new yet.
 
@@ -245,7 +252,12 @@ def test_hot_reload_between_two_retrievers(tmp_path: Path, fake_embedder, tokeni
 
 def _spin(*arguments: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(Path(sys.executable).with_name("spin")), *arguments], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600
+        [str(Path(sys.executable).with_name("spin")), *arguments],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -275,4 +287,3 @@ def test_cli_add_remove_and_ask(tmp_path: Path, e5_model_dir: Path, content_dir:
     assert not (tmp_path / "var" / "kb-imports" / "en" / "compost.md").exists()
     missing = _spin("kb", "remove", "compost", env=env)
     assert missing.returncode == 1 and "No added document" in missing.stderr
-

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from knowledge_base.retrieval import MAX_QUERY_CHARS, Retriever, clean_query
+from knowledge_base.retrieval import MAX_QUERY_CHARS, Retriever, clean_query, query_group
 
 BAD_INPUTS = [
     "",
@@ -114,3 +114,24 @@ def test_modes_score_differently(fixture_index) -> None:
     assert lexical[0].article_id == "fsc-wood"
     assert lexical[0].dense == 0.0
     assert dense[0].lexical == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "group"),
+    [
+        ("lam sao giam bao bi nhua", "vi", "vi-nd"),
+        ("Làm sao giảm bao bì nhựa", "vi", "vi"),
+        ("plastic packaging", "en", "en"),
+        ("ຫຼຸດການໃຊ້ພລາສຕິກ", "lo", "lo"),
+    ],
+)
+def test_query_group(text: str, language: str, group: str) -> None:
+    assert query_group(text, language) == group
+
+
+def test_confidence_is_shared_and_compared_per_group(retriever: Retriever) -> None:
+    hits = retriever.search("lam sao giam bao bi nhua", "vi")
+    assert {hit.confidence for hit in hits} == {hits[0].confidence}
+    assert hits[0].decline_below == retriever.calibration.groups["vi-nd"].decline_below
+    fixed = Retriever(retriever.index, decline_below=0.0).search("lam sao giam bao bi nhua", "vi")
+    assert fixed[0].decline_below == 0.0

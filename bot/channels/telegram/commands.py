@@ -13,31 +13,15 @@ from bot.settings import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES
 
 logger = logging.getLogger(__name__)
 
-#: Rasa payload of the greeting; ``/start`` sends it (and the language prompt for new users).
-GREET_PAYLOAD = "/greet"
+from bot.commands import (  # noqa: E402  (shared by every channel)
+    COMMAND_PAYLOADS,
+    DELETE_DATA_PAYLOAD,
+    END_HANDOFF_PAYLOAD,
+    GREET_PAYLOAD,
+    LANGUAGE_PAYLOAD,
+)
 
-#: Rasa payload of the language prompt.
-LANGUAGE_PAYLOAD = "/set_language"
-
-#: Payload that ends a human handoff (the core handler clears ``users.handoff_active``).
-END_HANDOFF_PAYLOAD = press_payload("core:handoff:end")
-
-#: Payload of the data deletion request.
-DELETE_DATA_PAYLOAD = "/delete_my_data"
-
-#: Rasa payload for each user command, in menu order. Rasa parses ``/intent`` payloads
-#: without NLU, and ``/press{...}`` carries a button command.
-COMMAND_PAYLOADS: dict[str, str] = {
-    "start": GREET_PAYLOAD,
-    "help": "/help",
-    "ask": press_payload("core:ask"),
-    "assess": "/start_assessment",
-    "events": "/list_events",
-    "language": LANGUAGE_PAYLOAD,
-    "deletedata": DELETE_DATA_PAYLOAD,
-    "human": "/human_handoff",
-    "endhuman": END_HANDOFF_PAYLOAD,
-}
+__all__ = ["COMMAND_PAYLOADS", "DELETE_DATA_PAYLOAD", "END_HANDOFF_PAYLOAD", "GREET_PAYLOAD", "LANGUAGE_PAYLOAD"]
 
 #: Payload for a command the bot does not know: the help text lists what it can do.
 UNKNOWN_COMMAND_PAYLOAD = "/help"

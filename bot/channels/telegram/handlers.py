@@ -148,6 +148,7 @@ class TelegramBot:
             text=payload,
             ui_language=ui_language,
             message_id=str(message_id) if message_id is not None else None,
+            handoff_available=self.settings.telegram_staff_chat_id is not None,
         )
         replies = await self.conversation.handle(incoming)
         if start and payload == GREET_PAYLOAD:
