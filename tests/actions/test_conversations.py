@@ -136,3 +136,24 @@ def test_rasa_down_gives_try_again() -> None:
 
     replies = asyncio.run(send())
     assert replies[0].text == gettext("core.try_again", "vi")
+
+
+def test_console_deletedata_command(chat: ChatDriver) -> None:
+    replies = chat.say("/deletedata")
+
+    assert replies[0].text == gettext("core.delete.confirm", "en")
+
+
+def test_handoff_unavailable_without_staff_chat(chat: ChatDriver) -> None:
+    replies = chat.say("I want to talk to a real person please")
+
+    assert replies[0].text == gettext("core.handoff.unavailable", "en")
+    assert replies[0].buttons
+
+
+def test_low_confidence_action_intent_treated_as_question(chat: ChatDriver) -> None:
+    chat.say("Hello there")
+    replies = chat.say("<script>alert(1)</script>")
+
+    assert replies[0].text not in {gettext("core.delete.confirm", "en"), gettext("core.handoff.unavailable", "en")}
+    assert "Traceback" not in replies[0].text
