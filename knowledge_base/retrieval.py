@@ -14,8 +14,8 @@ are in ``Calibration``; E5_CALIBRATION is for the multilingual-e5-small build.
 
 Results are per article: the article's score is that of its best chunk in any language.
 For ranking, the article also gets CROSS_LANGUAGE_WEIGHT times the score of its second
-best language version: a question that matches the English and the Khmer version of an
-article is more likely about it than one that matches a single version by chance.
+best language version. A question that matches two language versions of an article is
+more likely about it than one that matches a single version by chance.
 The passage shown is the best chunk in the requested language when the article has a
 version in it, otherwise its best English chunk, otherwise its best chunk in any language
 (cross-language fallback).
@@ -69,7 +69,7 @@ FALLBACK_LANGUAGE = "en"
 
 @dataclasses.dataclass(frozen=True)
 class GroupConfidence:
-    """How confident the fused retriever is for one query group, and where it declines."""
+    """Confidence weights and decline threshold of the fused retriever for one query group."""
 
     dense_share: float
     """Weight of the best dense part in the confidence; the best lexical part gets the rest."""
@@ -134,7 +134,7 @@ class Hit:
     lexical: float
     """Normalised BM25 score of the shown chunk."""
     confidence: float = 0.0
-    """Confidence that the query is answered at all (the same for every hit of a query)."""
+    """Confidence that some article covers the query (the same value for every hit of a query)."""
     decline_below: float = 0.0
     """Threshold the confidence is compared with for this query."""
 

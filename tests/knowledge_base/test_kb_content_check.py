@@ -33,25 +33,30 @@ def test_missing_translations_metadata_fails(content_dir: Path) -> None:
     with pytest.raises(ContentValidationError) as caught:
         load_articles(content_dir)
     error: ContentError = caught.value.errors[0]
-    assert error.field == "translations" and "missing" in error.message
+    assert error.field == "translations"
+    assert "missing" in error.message
 
 
 def test_broken_related_link_fails(content_dir: Path) -> None:
     edit(content_dir / "km" / "energy-saving.md", r"^translations:", "related: [no-such-article]\ntranslations:")
     problems = reference_problems(load_articles(content_dir))
-    assert len(problems) == 1 and "'related': 'no-such-article'" in problems[0] and "km" in problems[0]
+    assert len(problems) == 1
+    assert "'related': 'no-such-article'" in problems[0]
+    assert "km" in problems[0]
 
 
 def test_translation_naming_missing_version_fails(content_dir: Path) -> None:
     edit(content_dir / "en" / "fsc-wood.md", r"^translations:.*$", "translations: [lo]")
     problems = reference_problems(load_articles(content_dir))
-    assert len(problems) == 1 and "no lo version of 'fsc-wood'" in problems[0]
+    assert len(problems) == 1
+    assert "no lo version of 'fsc-wood'" in problems[0]
 
 
 def test_translation_list_omitting_existing_version_fails(content_dir: Path) -> None:
     edit(content_dir / "lo" / "plastic-packaging.md", r"^translations:.*$", "translations: [en]")
     problems = reference_problems(load_articles(content_dir))
-    assert len(problems) == 1 and "omits existing version(s) ['vi']" in problems[0]
+    assert len(problems) == 1
+    assert "omits existing version(s) ['vi']" in problems[0]
 
 
 def test_real_content_passes_the_check() -> None:
