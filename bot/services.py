@@ -31,7 +31,7 @@ RASA_MODEL = "spin.tar.gz"
 STARTUP_TIMEOUT_SECONDS = 180.0
 LOOPBACK = "127.0.0.1"
 #: Events Rasa keeps per conversation (see nlu/tracker_store.py).
-TRACKER_MAX_EVENTS = 100
+TRACKER_MAX_EVENTS = 40
 
 
 class ServiceError(RuntimeError):

@@ -60,8 +60,12 @@ def tree_rss_mb(pids: list[int]) -> float:
         children.setdefault(int(fields[1]), []).append(int(entry.name))
     total_kb = 0
     stack = list(pids)
+    seen: set[int] = set()
     while stack:
         pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
         stack.extend(children.get(pid, []))
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
