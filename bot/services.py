@@ -159,7 +159,7 @@ def start_services(settings: Settings | None = None, *, rasa_port: int | None = 
     settings = settings or get_settings()
     model = rasa_model_path(settings)
     if not model.exists():
-        raise ServiceError(f"Rasa model {model} is missing: run `make setup` (or `spin setup`) to train it")
+        raise ServiceError(f"Rasa model {model} is missing: run `make setup` (or `make train`) to train it")
     rasa_python = RASA_VENV / "bin" / "python"
     if not rasa_python.exists():
         raise ServiceError(f"{rasa_python} is missing: run `make setup` to create the Rasa environment")
