@@ -372,14 +372,23 @@ class DeliveryWorker:
         attempts = await self._in_thread(self._claim, candidate.delivery_id)
         if attempts is None:
             return
-        if self._bucket is not None:
-            await self._bucket.acquire()
+        await self._take_slot()
         if self._spacing is not None:
             await self._spacing.wait(f"{candidate.channel}:{candidate.external_id}")
         if self._stopping:
             await self._in_thread(self._release, candidate.delivery_id)
             return
         await self._send_claimed(candidate, attempts)
+
+    async def _take_slot(self) -> None:
+        """Wait for a send slot of the token bucket; a slot that falls in a 429 pause is taken again after it."""
+        if self._bucket is None:
+            return
+        while True:
+            await self._bucket.acquire()
+            if self._paused_until <= time.monotonic():
+                return
+            await self._wait_out_pause()
 
     async def _send_claimed(self, candidate: _Candidate, attempts: int) -> None:
         channel = self._channels[candidate.channel]
@@ -420,8 +429,9 @@ class DeliveryWorker:
         )
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
         if self._bucket is not None:
-            self._bucket.drain()
+            self._bucket.defer(self._paused_until)
         await self._wait_out_pause()
+        await self._take_slot()
 
     async def _wait_out_pause(self) -> None:
         while (remaining := self._paused_until - time.monotonic()) > 0:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from bot.scheduler.lock import FileLock, PostgresAdvisoryLock, scheduler_lock
+from bot.scheduler.lock import POSTGRES_LOCK_KEY, FileLock, PostgresAdvisoryLock, scheduler_lock
 
 
 def test_second_lock_refused_until_release(db_engine: Engine, tmp_path: Path) -> None:
@@ -47,7 +47,12 @@ def test_postgres_lock_lost_with_connection(db_engine: Engine, tmp_path: Path) -
     assert lock.acquire()
     with db_engine.connect() as admin:
         holder_pid = admin.execute(
-            text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1")
+            text(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                " AND ((classid::bigint << 32) | objid::bigint) = :key"
+            ),
+            {"key": POSTGRES_LOCK_KEY},
         ).scalar_one()
         admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": holder_pid})
 
