@@ -21,7 +21,16 @@ FALLBACK_INTENT = "ask_question"
 #: treated as a question instead, because acting on a wrong guess ("switch to Lao"
 #: read as a handoff request) is worse than an honest "I am not sure" from retrieval.
 ACTION_INTENTS = frozenset(
-    {"delete_my_data", "human_handoff", "subscribe_events", "unsubscribe_events", "set_language", "help", "start_assessment", "list_events"}
+    {
+        "delete_my_data",
+        "human_handoff",
+        "subscribe_events",
+        "unsubscribe_events",
+        "set_language",
+        "help",
+        "start_assessment",
+        "list_events",
+    }
 )
 MIN_ACTION_CONFIDENCE = 0.5
 

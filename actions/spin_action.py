@@ -7,8 +7,8 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from sqlalchemy import select
 from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
 
 from actions.context import TurnContext
 from actions.reply import PRESS_INTENT, Reply
@@ -77,7 +77,9 @@ def run_turn(sender_id: str, latest_message: dict[str, Any]) -> list[Reply]:
             return route(context)
     except Exception:
         logger.exception("turn failed for %s (intent %s, command %s)", sender_id, intent, command)
-        language = normalize_language(stored_language(channel, external_id) or detect_language(text) or metadata.get("ui_language"))
+        language = normalize_language(
+            stored_language(channel, external_id) or detect_language(text) or metadata.get("ui_language")
+        )
         return [Reply(text=gettext("core.error", language), language=language)]
 
 

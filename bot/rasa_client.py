@@ -50,7 +50,9 @@ def parse_rest_response(entries: list[dict[str, Any]]) -> list[OutgoingMessage]:
                 SourceRef(id=str(source["id"]), title=str(source.get("title", "")), score=source.get("score"))
                 for source in meta.get("sources") or []
             ]
-            current.extra = {key: value for key, value in meta.items() if key not in ("language", "document", "handoff", "sources")}
+            current.extra = {
+                key: value for key, value in meta.items() if key not in ("language", "document", "handoff", "sources")
+            }
             replies.append(current)
             current = None
     if current is not None and (current.text or current.image or current.buttons):

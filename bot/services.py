@@ -71,7 +71,9 @@ class RunningServices:
 
     def settings(self, base: Settings) -> Settings:
         """Return ``base`` pointing at these services."""
-        return base.model_copy(update={"rasa_port": self.rasa_port, "action_port": self.action_port, "rasa_auth_token": self.auth_token})
+        return base.model_copy(
+            update={"rasa_port": self.rasa_port, "action_port": self.action_port, "rasa_auth_token": self.auth_token}
+        )
 
     def stop(self) -> None:
         """Stop the processes this object started (SIGTERM, then SIGKILL after 10 s)."""
@@ -129,7 +131,8 @@ def _spawn(command: list[str], log_path: Path, env: dict[str, str]) -> subproces
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path, deadline: float) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise ServiceError(f"{Path(process.args[0]).name} exited with code {process.returncode} during startup: see {log_path}")  # type: ignore[index]
+            name = Path(str(process.args[0])).name  # type: ignore[index]
+            raise ServiceError(f"{name} exited with code {process.returncode} during startup: see {log_path}")
         try:
             response = httpx.get(url, timeout=2.0)
             if response.status_code == 200:
@@ -149,7 +152,9 @@ def rasa_is_running(settings: Settings) -> bool:
         return False
 
 
-def start_services(settings: Settings | None = None, *, rasa_port: int | None = None, action_port: int | None = None) -> RunningServices:
+def start_services(
+    settings: Settings | None = None, *, rasa_port: int | None = None, action_port: int | None = None
+) -> RunningServices:
     """Start the action server and the Rasa server, and wait until both answer.
 
     Ports default to free ones, so tests and benchmarks never collide with a running
@@ -184,12 +189,23 @@ def start_services(settings: Settings | None = None, *, rasa_port: int | None = 
         rasa_log = logs / f"rasa-{rasa_port}.log"
         rasa_process = _spawn(
             [
-                str(rasa_python), "-m", "nlu.serve", "run",
-                "--interface", LOOPBACK, "--port", str(rasa_port),
-                "--enable-api", "--auth-token", token,
-                "--model", str(model),
-                "--endpoints", str(_write_endpoints(settings, action_port)),
-                "--credentials", str(PROJECT_ROOT / "credentials.yml"),
+                str(rasa_python),
+                "-m",
+                "nlu.serve",
+                "run",
+                "--interface",
+                LOOPBACK,
+                "--port",
+                str(rasa_port),
+                "--enable-api",
+                "--auth-token",
+                token,
+                "--model",
+                str(model),
+                "--endpoints",
+                str(_write_endpoints(settings, action_port)),
+                "--credentials",
+                str(PROJECT_ROOT / "credentials.yml"),
             ],
             rasa_log,
             _child_env(settings, {}),

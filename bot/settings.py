@@ -63,7 +63,9 @@ class Settings(BaseSettings):
     reminder_grace_seconds: int = Field(default=12 * 3600, description="How late a due message may still be sent, in seconds.")
     scheduler_plan_interval_seconds: int = Field(default=60, description="Seconds between two planning passes.")
     scheduler_wake_interval_seconds: int = Field(default=30, description="Seconds between two forced delivery passes.")
-    scheduler_standby_poll_seconds: float = Field(default=5.0, description="Seconds a standby scheduler waits between lock attempts.")
+    scheduler_standby_poll_seconds: float = Field(
+        default=5.0, description="Seconds a standby scheduler waits between lock attempts."
+    )
     delivery_rate_per_second: float = Field(
         default=29.0, description="Token-bucket rate of the delivery worker in messages/s; 0 leaves throttling to the channel."
     )

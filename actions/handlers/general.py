@@ -79,7 +79,11 @@ def _language_from_words(context: TurnContext) -> str | None:
     if value in SUPPORTED_LANGUAGES:
         return value
     lowered = context.text.lower()
-    matches = [code for code, words in LANGUAGE_WORDS.items() if any(word in lowered.split() or (len(word) > 3 and word in lowered) for word in words)]
+    matches = [
+        code
+        for code, words in LANGUAGE_WORDS.items()
+        if any(word in lowered.split() or (len(word) > 3 and word in lowered) for word in words)
+    ]
     if len(matches) == 1:
         return matches[0]
     return None
@@ -143,8 +147,20 @@ def answer_pending(context: TurnContext) -> list[Reply]:
     if pending == PENDING_DELETE:
         if context.intent == "affirm":
             return delete_user(context)
-        return [Reply(text=gettext("core.delete.kept", context.language), language=context.language, buttons=menu_buttons(context.language))]
-    return [Reply(text=gettext("core.nothing_pending", context.language), language=context.language, buttons=menu_buttons(context.language))]
+        return [
+            Reply(
+                text=gettext("core.delete.kept", context.language),
+                language=context.language,
+                buttons=menu_buttons(context.language),
+            )
+        ]
+    return [
+        Reply(
+            text=gettext("core.nothing_pending", context.language),
+            language=context.language,
+            buttons=menu_buttons(context.language),
+        )
+    ]
 
 
 @on_intent("cancel")
@@ -154,7 +170,13 @@ def cancel(context: TurnContext) -> list[Reply]:
         replies = hook(context)
         if replies is not None:
             return replies
-    return [Reply(text=gettext("core.nothing_to_cancel", context.language), language=context.language, buttons=menu_buttons(context.language))]
+    return [
+        Reply(
+            text=gettext("core.nothing_to_cancel", context.language),
+            language=context.language,
+            buttons=menu_buttons(context.language),
+        )
+    ]
 
 
 def handoff_available(context: TurnContext) -> bool:
@@ -166,7 +188,13 @@ def handoff_available(context: TurnContext) -> bool:
 def human_handoff(context: TurnContext) -> list[Reply]:
     if not handoff_available(context):
         logger.info("user %s asked for a person, but no staff chat serves channel %s", context.user.id, context.user.channel)
-        return [Reply(text=gettext("core.handoff.unavailable", context.language), language=context.language, buttons=menu_buttons(context.language))]
+        return [
+            Reply(
+                text=gettext("core.handoff.unavailable", context.language),
+                language=context.language,
+                buttons=menu_buttons(context.language),
+            )
+        ]
     context.user.handoff_active = True
     logger.info("user %s asked for a person", context.user.id)
     return [Reply(text=gettext("core.handoff.started", context.language), language=context.language, handoff="start")]
@@ -174,7 +202,13 @@ def human_handoff(context: TurnContext) -> list[Reply]:
 
 def unknown_button(context: TurnContext) -> list[Reply]:
     """Reply to a button whose command is unknown or expired."""
-    return [Reply(text=gettext("core.unknown_button", context.language), language=context.language, buttons=menu_buttons(context.language))]
+    return [
+        Reply(
+            text=gettext("core.unknown_button", context.language),
+            language=context.language,
+            buttons=menu_buttons(context.language),
+        )
+    ]
 
 
 @on_command("core")
@@ -203,5 +237,7 @@ def core_command(context: TurnContext) -> list[Reply]:
         return human_handoff(context)
     if command == "core:handoff:end":
         context.user.handoff_active = False
-        return [Reply(text=gettext("core.handoff.ended", language), language=language, handoff="end", buttons=menu_buttons(language))]
+        return [
+            Reply(text=gettext("core.handoff.ended", language), language=language, handoff="end", buttons=menu_buttons(language))
+        ]
     return unknown_button(context)

@@ -52,7 +52,13 @@ def ask(context: TurnContext) -> list[Reply]:
             sources=[{"id": source["id"], "score": source["score"]} for source in result.sources],
         )
     )
-    logger.info("question from user %s: language %s, declined %s, top score %.3f", context.user.id, language, result.declined, result.top_score or 0.0)
+    logger.info(
+        "question from user %s: language %s, declined %s, top score %.3f",
+        context.user.id,
+        language,
+        result.declined,
+        result.top_score or 0.0,
+    )
     return [_reply_from_answer(result, language)]
 
 

@@ -107,9 +107,13 @@ async def _interactive(conversation: Conversation, user: str, console: Console) 
 
 
 def chat(
-    script: Path | None = typer.Option(None, "--script", exists=True, dir_okay=False, help="File with one input per line; '#N' presses button N."),
+    script: Path | None = typer.Option(
+        None, "--script", exists=True, dir_okay=False, help="File with one input per line; '#N' presses button N."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per input."),
-    user: str = typer.Option("", "--user", help="Console user id; keep it to resume a conversation. Default: new id for scripts, 'local' otherwise."),
+    user: str = typer.Option(
+        "", "--user", help="Console user id; keep it to resume a conversation. Default: new id for scripts, 'local' otherwise."
+    ),
 ) -> None:
     """Chat through Rasa and the action server, starting them when they are not running."""
     settings = get_settings()

@@ -64,7 +64,9 @@ def gettext(message_id: str, language: str | None, /, **params: object) -> str:
     if text is None:
         text = catalogue(DEFAULT_LANGUAGE, domain).get(message_id)
         if text is None:
-            raise MissingMessageError(f"message id {message_id!r} is in no catalogue: add it to bot/locale/*/LC_MESSAGES/{domain}.po")
+            raise MissingMessageError(
+                f"message id {message_id!r} is in no catalogue: add it to bot/locale/*/LC_MESSAGES/{domain}.po"
+            )
         logger.warning("message %s has no %s text; using %s", message_id, language, DEFAULT_LANGUAGE)
     if params:
         return text.format(**params)

@@ -32,7 +32,7 @@ EXTERNAL_ID_MAX_LENGTH = 64
 class Base(DeclarativeBase):
     """Declarative base with a naming convention so migrations name constraints alike."""
 
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}  # noqa: RUF012 (SQLAlchemy reads this class attribute)
 
 
 Base.metadata.naming_convention = {
@@ -69,10 +69,18 @@ class User(Base):
     last_seen_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
     questions: Mapped[list[QuestionLog]] = relationship(back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
-    assessments: Mapped[list[Assessment]] = relationship(back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
-    subscriptions: Mapped[list[Subscription]] = relationship(back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
-    event_reminders: Mapped[list[EventReminder]] = relationship(back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
-    deliveries: Mapped[list[ReminderDelivery]] = relationship(back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
+    assessments: Mapped[list[Assessment]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    subscriptions: Mapped[list[Subscription]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    event_reminders: Mapped[list[EventReminder]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    deliveries: Mapped[list[ReminderDelivery]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class QuestionLog(Base):
@@ -113,8 +121,12 @@ class Assessment(Base):
     completed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
     user: Mapped[User] = relationship(back_populates="assessments")
-    answers: Mapped[list[AssessmentAnswer]] = relationship(back_populates="assessment", cascade="all, delete-orphan", passive_deletes=True)
-    result: Mapped[AssessmentResult | None] = relationship(back_populates="assessment", cascade="all, delete-orphan", passive_deletes=True)
+    answers: Mapped[list[AssessmentAnswer]] = relationship(
+        back_populates="assessment", cascade="all, delete-orphan", passive_deletes=True
+    )
+    result: Mapped[AssessmentResult | None] = relationship(
+        back_populates="assessment", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class AssessmentAnswer(Base):

@@ -107,7 +107,11 @@ async def measure(settings: Settings, turns: int, long_turns: int, clients: int)
         started = time.perf_counter()
         await asyncio.gather(*(worker(index, per_client) for index in range(clients)))
         elapsed = time.perf_counter() - started
-        results["throughput"] = {"clients": clients, "turns": per_client * clients, "turns_per_second": round(per_client * clients / elapsed, 1)}
+        results["throughput"] = {
+            "clients": clients,
+            "turns": per_client * clients,
+            "turns_per_second": round(per_client * clients / elapsed, 1),
+        }
 
         user = f"long-{uuid.uuid4().hex[:8]}"
         window: dict[int, list[float]] = {}
@@ -118,7 +122,11 @@ async def measure(settings: Settings, turns: int, long_turns: int, clients: int)
                     window.setdefault(mark, []).append(elapsed_ms)
         early = statistics.median(window[10])
         late = statistics.median(window[long_turns])
-        results["long_conversation_ms"] = {"turn_10_median": round(early, 1), f"turn_{long_turns}_median": round(late, 1), "ratio": round(late / early, 2)}
+        results["long_conversation_ms"] = {
+            "turn_10_median": round(early, 1),
+            f"turn_{long_turns}_median": round(late, 1),
+            "ratio": round(late / early, 2),
+        }
     finally:
         await client.aclose()
     return results
@@ -140,7 +148,10 @@ def main() -> None:
     settings = services.settings(base)
     try:
         client_time = asyncio.run(_first_answer(settings))
-        results: dict[str, object] = {"start_to_first_answer_s": round(time.perf_counter() - started, 1), "first_turn_ms": round(client_time, 1)}
+        results: dict[str, object] = {
+            "start_to_first_answer_s": round(time.perf_counter() - started, 1),
+            "first_turn_ms": round(client_time, 1),
+        }
         results.update(asyncio.run(measure(settings, args.turns, args.long, args.clients)))
         results["rss_mb_all_services"] = round(tree_rss_mb([process.pid for process in services.processes] + [os.getpid()]), 0)
     finally:

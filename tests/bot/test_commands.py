@@ -8,7 +8,9 @@ from bot.cli.chat import ButtonNotFoundError, resolve_input
 from bot.commands import COMMAND_PAYLOADS, command_payload
 
 
-@pytest.mark.parametrize(("text", "payload"), [("/deletedata", "/delete_my_data"), ("/HELP", "/help"), (" /assess ", "/start_assessment")])
+@pytest.mark.parametrize(
+    ("text", "payload"), [("/deletedata", "/delete_my_data"), ("/HELP", "/help"), (" /assess ", "/start_assessment")]
+)
 def test_command_payload(text: str, payload: str) -> None:
     assert command_payload(text) == payload
 

@@ -40,7 +40,7 @@ def test_gettext_picks_language() -> None:
 
 
 def test_gettext_unknown_id_raises() -> None:
-    with pytest.raises(MissingMessageError, match="core.no_such_message"):
+    with pytest.raises(MissingMessageError, match=r"core\.no_such_message"):
         gettext("core.no_such_message", "en")
 
 

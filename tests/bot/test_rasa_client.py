@@ -22,7 +22,7 @@ def test_paragraphs_join_into_one_reply() -> None:
 
 def test_buttons_image_and_document_kept() -> None:
     entries = [
-        {"text": "Report", "buttons": [{"title": "Next", "payload": "/press{\"cmd\":\"x\"}"}]},
+        {"text": "Report", "buttons": [{"title": "Next", "payload": '/press{"cmd":"x"}'}]},
         {"image": "/tmp/chart.png"},
         meta("km", document="/tmp/event.ics"),
     ]
