@@ -23,7 +23,7 @@ from actions.assessment.schema import Condition, Question, Questionnaire
 
 @dataclasses.dataclass(frozen=True)
 class AnswerState:
-    """What the owner did with one question: an answer id, or a skip."""
+    """The owner's response to one question: an answer id, or a skip."""
 
     answer_id: str | None
     skipped: bool = False

@@ -178,7 +178,7 @@ class QuestionnaireFile(_Strict):
 
 @dataclasses.dataclass(frozen=True)
 class Origin:
-    """Where a resolved object was written: file, line and field path."""
+    """Source location of a resolved object: file, line and field path."""
 
     path: str
     line: int | None

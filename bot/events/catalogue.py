@@ -32,7 +32,7 @@ class EventNotFoundError(LookupError):
 
 @dataclasses.dataclass(frozen=True)
 class UpsertResult:
-    """What an upsert did to one event."""
+    """Outcome of an upsert for one event."""
 
     event: Event
     outcome: Outcome

@@ -80,20 +80,23 @@ class WebhookServer:
             if self.refused <= REFUSALS_LOGGED_IN_FULL or self.refused % REFUSAL_LOG_EVERY == 0:
                 reason = "no" if token is None else "a wrong"
                 logger.warning(
-                    "webhook request from %s refused: %s secret token (%d refused so far)", request.remote, reason, self.refused
+                    "webhook request from %s rejected (HTTP 403): %s secret token (%d rejected so far)",
+                    request.remote,
+                    reason,
+                    self.refused,
                 )
             return web.Response(status=403, text="Forbidden")
         try:
             data = await request.json()
         except ValueError:
-            logger.warning("webhook request from %s refused: the body is not JSON", request.remote)
+            logger.warning("webhook request from %s rejected: the body is not valid JSON", request.remote)
             return web.Response(status=400, text="Bad Request: body must be a JSON Update")
         try:
             update = Update.de_json(data, self.application.bot) if isinstance(data, dict) else None
         except (KeyError, TypeError, ValueError):
             update = None
         if update is None:
-            logger.warning("webhook request from %s refused: the body is not an Update", request.remote)
+            logger.warning("webhook request from %s rejected: the body is not a valid Update", request.remote)
             return web.Response(status=400, text="Bad Request: body must be a JSON Update")
         await self.application.update_queue.put(update)
         return web.Response(status=200)
