@@ -67,7 +67,7 @@ class Settings(BaseSettings):
         default=5.0, description="Seconds a standby scheduler waits between lock attempts."
     )
     delivery_rate_per_second: float = Field(
-        default=29.0, description="Token-bucket rate of the delivery worker in messages/s; 0 leaves throttling to the channel."
+        default=28.0, description="Token-bucket rate of the delivery worker in messages/s; 0 leaves throttling to the channel."
     )
     delivery_concurrency: int = Field(default=8, description="Messages the delivery worker claims and sends at the same time.")
     delivery_max_attempts: int = Field(default=5, description="Send attempts before a delivery is marked failed.")

@@ -5,21 +5,22 @@ from __future__ import annotations
 import asyncio
 import time
 
-#: Telegram Bot API: about 30 messages per second overall before HTTP 429.
-TELEGRAM_MESSAGES_PER_SECOND = 30
 #: Telegram Bot API: about one message per second into one chat.
 PER_CHAT_INTERVAL_SECONDS = 1.0
+#: Share of a slot a waiter may wake up late and still keep the bucket's grid of slots.
+GRID_TOLERANCE = 0.1
 
 
 class TokenBucket:
     """Hands out send slots ``1 / rate`` seconds apart, one waiter at a time.
 
-    A token bucket with room for one token, kept on a fixed grid: a waiter that wakes
-    up less than half a slot late keeps the grid, so late wake-ups do not slow the rate
-    down, and one that wakes later restarts the grid from its wake-up, so two sends are
-    never closer than half a slot. After an idle spell the first slot is "now". A
-    sliding second therefore sees at most about ``rate + 1`` sends, which keeps 29/s
-    under a server that allows 30.
+    A token bucket with room for one token, kept on a fixed grid of slots. A waiter
+    that wakes up at most GRID_TOLERANCE of a slot late (asyncio's usual oversleep)
+    keeps the grid, so oversleeping does not slow the rate down. A later wake-up
+    restarts the grid from the wake-up, so two slots are never closer than
+    ``(1 - GRID_TOLERANCE) / rate``. After an idle spell the first slot is "now". A
+    sliding second therefore contains at most about ``rate + 1`` slots. Sends leave a few
+    milliseconds after their slot, so the default 28/s leaves room under Telegram's 30.
     """
 
     def __init__(self, rate: float) -> None:
@@ -39,7 +40,7 @@ class TokenBucket:
                 await asyncio.sleep(delay)
             woke = time.monotonic()
             lateness = woke - slot
-            self._next_slot = (slot if lateness < self._interval / 2 else woke) + self._interval
+            self._next_slot = (slot if lateness <= self._interval * GRID_TOLERANCE else woke) + self._interval
 
     def defer(self, until: float) -> None:
         """Hand out no slot before ``until`` (a ``time.monotonic()`` value), e.g. after a 429."""

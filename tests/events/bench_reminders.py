@@ -6,7 +6,7 @@ Not a pytest test (run it by hand; results go in docs/events.md)::
 
 The script creates a fresh SQLite database (or uses ``--database-url``), one event and
 ``--subscribers`` owners whose reminder falls due a few seconds after the scheduler
-starts, and a fake Bot API server (tests/fakes/bot_api.py) that answers 429 above
+starts, and a fake Bot API server (tests/fakes/bot_api.py) that returns 429 above
 ``--rate-limit`` sends per sliding second. ``spin scheduler run`` runs as a child
 process and sends through python-telegram-bot. With ``--kill-at F`` the child is
 SIGKILLed once a fraction F of the messages is confirmed in the ledger, then started
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime as dt
+import itertools
 import json
 import os
 import platform
@@ -191,6 +192,9 @@ def run(subscribers: int, rate_limit: int, kill_at: float | None, database_url: 
                 "sending_seconds": round(last - first, 1),
                 "messages_accepted": len(accepted),
                 "messages_per_second": round((len(accepted) - 1) / (last - first), 2) if last > first else None,
+                "longest_gap_seconds": round(
+                    max((b.received_at - a.received_at for a, b in itertools.pairwise(accepted)), default=0.0), 2
+                ),
                 "answered_429": len([request for request in api.requests("sendMessage") if request.status == 429]),
                 "duplicates": sum(count - 1 for count in per_chat.values() if count > 1),
                 "missing": subscribers - len(per_chat),
@@ -214,6 +218,8 @@ def main() -> None:
     parser.add_argument("--database-url", default="", help="Empty database to use instead of a new SQLite file.")
     parser.add_argument("--json", type=Path, default=None, help="Write the results to this file.")
     arguments = parser.parse_args()
+    # SIGTERM raises SystemExit, so the children are stopped by the finally blocks.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(1))
 
     runs: list[float | None] = ([] if arguments.no_plain else [None]) + list(arguments.kill_at or [])
     results = []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -147,3 +149,20 @@ def test_reminder_keeps_time_when_evening_passed() -> None:
 
 def test_disabled_quiet_hours() -> None:
     assert not is_quiet(local(2027, 3, 1, 23), HANOI, QuietHours(dt.time(0), dt.time(0)))
+
+
+async def test_token_bucket_never_bursts() -> None:
+    from bot.scheduler.ratelimit import GRID_TOLERANCE, TokenBucket
+
+    rate = 200.0
+    bucket = TokenBucket(rate)
+    times = []
+    for _ in range(60):
+        await bucket.acquire()
+        times.append(time.monotonic())
+
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert min(gaps) >= (1 - GRID_TOLERANCE) / rate - 0.0005
+    window = 0.1
+    most_in_window = max(sum(1 for other in times if start <= other < start + window) for start in times)
+    assert most_in_window <= rate * window + 1
