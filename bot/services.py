@@ -32,6 +32,8 @@ STARTUP_TIMEOUT_SECONDS = 180.0
 LOOPBACK = "127.0.0.1"
 #: Events Rasa keeps per conversation (see nlu/tracker_store.py).
 TRACKER_MAX_EVENTS = 40
+#: File in the var folder with the Rasa auth token of the services on the configured ports.
+AUTH_TOKEN_FILE = "rasa-auth-token"
 
 
 class ServiceError(RuntimeError):
@@ -143,6 +145,30 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path, dead
     raise ServiceError(f"{url} did not become ready within {STARTUP_TIMEOUT_SECONDS:.0f} s: see {log_path}")
 
 
+def shared_auth_token(settings: Settings) -> str:
+    """Return ``RASA_AUTH_TOKEN``, else a token generated once and kept in the var folder.
+
+    Services on the configured ports use it, so a second command (``spin chat`` beside
+    ``make run``) can authenticate to the running Rasa server instead of starting another.
+    The file is readable by its owner only.
+    """
+    if settings.rasa_auth_token:
+        return settings.rasa_auth_token
+    path = settings.var_dir / AUTH_TOKEN_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        token = path.read_text(encoding="ascii").strip()
+        if token:
+            return token
+        raise ServiceError(f"{path} is empty: delete it and start again") from None
+    token = secrets.token_urlsafe(24)
+    with os.fdopen(descriptor, "w", encoding="ascii") as file:
+        file.write(token)
+    return token
+
+
 def rasa_is_running(settings: Settings) -> bool:
     """Return True when a Rasa server with a loaded model answers at the configured port."""
     try:
@@ -225,6 +251,7 @@ def start_services(
 def running_services(settings: Settings | None = None) -> Iterator[RunningServices]:
     """Yield services to talk to: the configured ones when running, else newly started ones."""
     settings = settings or get_settings()
+    settings = settings.model_copy(update={"rasa_auth_token": shared_auth_token(settings)})
     if rasa_is_running(settings):
         yield RunningServices(rasa_port=settings.rasa_port, action_port=settings.action_port, auth_token=settings.rasa_auth_token)
         return

@@ -34,6 +34,8 @@ def configure(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log a
     """Configure logging for every command."""
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL at INFO, and Rasa's API takes its auth token in the URL.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
