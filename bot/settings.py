@@ -10,7 +10,7 @@ import datetime as dt
 import functools
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Repository root: the folder holding ``config.yml``.
@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     telegram_webhook_listen: str = "127.0.0.1"
     telegram_webhook_port: int = 8443
     telegram_staff_chat_id: int | None = None
+    telegram_staff_language: str = Field(
+        default=DEFAULT_LANGUAGE, description="Language of the bot's messages in the staff group: vi, en, km or lo."
+    )
     telegram_admin_ids: list[int] = Field(default_factory=list)
 
     default_timezone: str = "Asia/Ho_Chi_Minh"
@@ -71,6 +74,15 @@ class Settings(BaseSettings):
     )
     delivery_concurrency: int = Field(default=8, description="Messages the delivery worker claims and sends at the same time.")
     delivery_max_attempts: int = Field(default=5, description="Send attempts before a delivery is marked failed.")
+
+    @field_validator("telegram_staff_language")
+    @classmethod
+    def _check_staff_language(cls, value: str) -> str:
+        code = value.strip().lower()
+        if code not in SUPPORTED_LANGUAGES:
+            supported = ", ".join(SUPPORTED_LANGUAGES)
+            raise ValueError(f"TELEGRAM_STAFF_LANGUAGE={value!r} is not a supported language: set it to one of {supported}")
+        return code
 
     @property
     def resolved_database_url(self) -> str:

@@ -5,6 +5,7 @@ Button commands (all under the ``events`` prefix, ``any`` for "no filter")::
     events:list[:<sector>:<country>:<page>]   upcoming events, filtered
     events:sectors:<mode>:<sector>:<country>  choose a sector (mode list or sub)
     events:countries:<mode>:<sector>:<country>
+    events:cancel:<sector>:<country>          leave a sector or country choice unchanged
     events:details:<id>  events:ics:<id>  events:remind:<id>  events:unremind:<id>
     events:ask:<sector>:<country>             confirm a subscription
     events:sub:<sector>:<country>             subscribe
@@ -18,13 +19,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from actions.context import TurnContext
-from actions.handlers.general import unknown_button
+from actions.handlers.general import menu_buttons, unknown_button
 from actions.registry import on_command, on_intent
 from actions.reply import Reply
 from bot.events.audience import subscription_covers
@@ -57,6 +59,12 @@ PAGE_SIZE = 3
 ANY = "any"
 LIST_MODE = "list"
 SUBSCRIBE_MODE = "sub"
+#: Largest id or page number a button command may carry: PostgreSQL's INTEGER maximum,
+#: the narrowest id column of the supported databases. A larger value cannot name a
+#: row, and the database would raise on it (SQLite past 2**63 - 1, PostgreSQL past this).
+MAX_COMMAND_INTEGER = 2**31 - 1
+#: ASCII digits only: ``str.isdigit`` also accepts characters such as "²" that ``int`` rejects.
+_COMMAND_INTEGER = re.compile(r"[0-9]{1,10}")
 
 
 # ---------------------------------------------------------------------- helpers
@@ -77,8 +85,17 @@ def _code(value: str | None) -> str:
     return value or ANY
 
 
-def _event_id(field: str) -> int | None:
-    return int(field) if field.isdigit() else None
+def parse_command_integer(field: str) -> int | None:
+    """Return the id or page number in a button command field, or None when it is not one.
+
+    Buttons come back from the client, so a field may contain anything. A value outside
+    0..MAX_COMMAND_INTEGER, or with other characters than ASCII digits, gives None, and the
+    caller replies as for a missing row instead of passing the value to the database.
+    """
+    if _COMMAND_INTEGER.fullmatch(field) is None:
+        return None
+    value = int(field)
+    return value if value <= MAX_COMMAND_INTEGER else None
 
 
 def _event_buttons(event: Event, language: str, *, details: bool = True) -> list[tuple[str, str]]:
@@ -163,31 +180,47 @@ def list_events(context: TurnContext) -> list[Reply]:
     return list_page(context, _user_sector(context), _user_country(context), 0)
 
 
-def _choose_sector(context: TurnContext, mode: str, country: str | None) -> list[Reply]:
+def _cancel_choice_button(language: str, sector: str | None, country: str | None) -> tuple[str, str]:
+    """Return the button that closes a sector or country choice and keeps the current filter."""
+    return (gettext("events.button.cancel", language), f"events:cancel:{_code(sector)}:{_code(country)}")
+
+
+def _choose_sector(context: TurnContext, mode: str, sector: str | None, country: str | None) -> list[Reply]:
     language = context.language
     target = "list" if mode == LIST_MODE else "ask"
     suffix = ":0" if mode == LIST_MODE else ""
-    buttons = [(sector_label(sector, language), f"events:{target}:{sector}:{_code(country)}{suffix}") for sector in SECTORS]
+    buttons = [(sector_label(choice, language), f"events:{target}:{choice}:{_code(country)}{suffix}") for choice in SECTORS]
     buttons.append((sector_label(None, language), f"events:{target}:{ANY}:{_code(country)}{suffix}"))
+    buttons.append(_cancel_choice_button(language, sector, country))
     return [Reply(text=gettext("events.choose_sector", language), language=language, buttons=buttons)]
 
 
-def _choose_country(context: TurnContext, mode: str, sector: str | None) -> list[Reply]:
+def _choose_country(context: TurnContext, mode: str, sector: str | None, country: str | None) -> list[Reply]:
     language = context.language
     target = "list" if mode == LIST_MODE else "ask"
     suffix = ":0" if mode == LIST_MODE else ""
     buttons = [
-        (country_label(country, language), f"events:{target}:{_code(sector)}:{country}{suffix}") for country in COUNTRY_TIMEZONES
+        (country_label(choice, language), f"events:{target}:{_code(sector)}:{choice}{suffix}") for choice in COUNTRY_TIMEZONES
     ]
     buttons.append((country_label(None, language), f"events:{target}:{_code(sector)}:{ANY}{suffix}"))
+    buttons.append(_cancel_choice_button(language, sector, country))
     return [Reply(text=gettext("events.choose_country", language), language=language, buttons=buttons)]
+
+
+def cancel_choice(context: TurnContext, sector: str | None, country: str | None) -> list[Reply]:
+    """Close a sector or country choice: nothing is stored, and the list keeps the earlier filter."""
+    language = context.language
+    buttons = [(gettext("events.button.list", language), f"events:list:{_code(sector)}:{_code(country)}:0")]
+    # The menu's own events entry would duplicate the list button above.
+    buttons.extend(button for button in menu_buttons(language) if button[1] != "events:list")
+    return [Reply(text=gettext("events.choice_cancelled", language), language=language, buttons=buttons)]
 
 
 # ---------------------------------------------------------------------- one event
 
 
 def _load_event(context: TurnContext, field: str) -> Event | None:
-    event_id = _event_id(field)
+    event_id = parse_command_integer(field)
     return context.session.get(Event, event_id) if event_id is not None else None
 
 
@@ -386,7 +419,8 @@ def unsubscribe_intent(context: TurnContext) -> list[Reply]:
 def unsubscribe(context: TurnContext, field: str) -> list[Reply]:
     """Delete one of the owner's subscriptions (queued messages it caused are not sent)."""
     language = context.language
-    subscription = context.session.get(Subscription, int(field)) if field.isdigit() else None
+    subscription_id = parse_command_integer(field)
+    subscription = context.session.get(Subscription, subscription_id) if subscription_id is not None else None
     if subscription is None or subscription.user_id != context.user.id:
         return [Reply(text=gettext("events.unsubscribe.nothing", language), language=language), *show_subscriptions(context)]
     label = filter_label(subscription.sector, subscription.country, language)
@@ -442,15 +476,18 @@ def events_command(context: TurnContext) -> list[Reply]:
 
     if action == "list" and not fields:
         return list_events(context)
-    if action == "list" and len(fields) == 3 and fields[2].isdigit():
+    page = parse_command_integer(fields[2]) if action == "list" and len(fields) == 3 else None
+    if page is not None:
         sector, country = _filter_value(fields[0], SECTORS), _filter_value(fields[1], countries)
         _remember_filter(context, sector, country)
-        return list_page(context, sector, country, int(fields[2]))
+        return list_page(context, sector, country, page)
     if action in ("sectors", "countries") and len(fields) == 3 and fields[0] in (LIST_MODE, SUBSCRIBE_MODE):
         sector, country = _filter_value(fields[1], SECTORS), _filter_value(fields[2], countries)
         if action == "sectors":
-            return _choose_sector(context, fields[0], country)
-        return _choose_country(context, fields[0], sector)
+            return _choose_sector(context, fields[0], sector, country)
+        return _choose_country(context, fields[0], sector, country)
+    if action == "cancel" and len(fields) == 2:
+        return cancel_choice(context, _filter_value(fields[0], SECTORS), _filter_value(fields[1], countries))
     if action in ("details", "ics", "remind", "unremind", "stop") and len(fields) == 1:
         return _event_command(context, action, fields[0])
     if action in ("ask", "sub") and len(fields) == 2:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sys
 import uuid
 from pathlib import Path
@@ -12,33 +11,16 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from bot.channels.base import IncomingMessage, OutgoingMessage
-from bot.commands import command_payload
+from bot.channels.base import IncomingMessage
+from bot.channels.console import ButtonNotFoundError, print_replies, resolve_input, turn_buttons
 from bot.conversation import Conversation
 from bot.rasa_client import RasaClient
 from bot.services import running_services
 from bot.settings import get_settings
 
-#: A script line ``#N`` presses button N (from 1) of the latest reply with buttons.
-BUTTON_LINE = re.compile(r"^#(\d+)$")
+__all__ = ["ButtonNotFoundError", "chat", "resolve_input"]
 
 CHANNEL = "console"
-
-
-class ButtonNotFoundError(ValueError):
-    """A ``#N`` line with no such button in the latest reply that had buttons."""
-
-
-def resolve_input(line: str, latest_buttons: list[tuple[str, str]]) -> tuple[str, str]:
-    """Return (text to send, what to echo) for a script or console line."""
-    match = BUTTON_LINE.match(line.strip())
-    if not match:
-        return command_payload(line) or line, line
-    number = int(match.group(1))
-    if not 1 <= number <= len(latest_buttons):
-        raise ButtonNotFoundError(f"{line.strip()}: the latest reply with buttons has {len(latest_buttons)} button(s)")
-    title, payload = latest_buttons[number - 1]
-    return payload, title
 
 
 async def _run_script(conversation: Conversation, lines: list[str], user: str, as_json: bool, console: Console) -> int:
@@ -55,38 +37,17 @@ async def _run_script(conversation: Conversation, lines: list[str], user: str, a
             print(json.dumps({"input": line, "error": str(error), "replies": []}, ensure_ascii=False), flush=True)
             continue
         replies = await conversation.handle(IncomingMessage(channel=CHANNEL, external_id=user, text=text))
-        latest_buttons = _buttons_of(replies) or latest_buttons
+        latest_buttons = turn_buttons(replies) or latest_buttons
         if as_json:
             print(json.dumps({"input": line, "replies": [reply.to_json() for reply in replies]}, ensure_ascii=False), flush=True)
         else:
             console.print(f"[bold]> {line}[/bold]")
-            _print_replies(console, replies)
+            print_replies(console, replies)
     return failures
 
 
-def _buttons_of(replies: list[OutgoingMessage]) -> list[tuple[str, str]]:
-    for reply in reversed(replies):
-        if reply.buttons:
-            return [(button.title, button.payload) for button in reply.buttons]
-    return []
-
-
-def _print_replies(console: Console, replies: list[OutgoingMessage]) -> None:
-    for reply in replies:
-        if reply.text:
-            console.print(reply.text, markup=False, highlight=False)
-        if reply.sources:
-            console.print("  " + " · ".join(source.title for source in reply.sources), style="dim", markup=False)
-        if reply.image:
-            console.print(f"  [image] {reply.image}", style="cyan", markup=False)
-        if reply.document:
-            console.print(f"  [file] {reply.document}", style="cyan", markup=False)
-        for number, button in enumerate(reply.buttons, start=1):
-            console.print(f"  [#{number}] {button.title}", style="green", markup=False)
-
-
 async def _interactive(conversation: Conversation, user: str, console: Console) -> None:
-    console.print("SPIN Assistant: type a message, #N to press button N, Ctrl-D to quit.", style="bold")
+    console.print("SPIN Assistant: type a message, #N to press the button shown as [#N], Ctrl-D to quit.", style="bold")
     latest_buttons: list[tuple[str, str]] = []
     while True:
         try:
@@ -102,13 +63,13 @@ async def _interactive(conversation: Conversation, user: str, console: Console) 
             console.print(str(error), style="red")
             continue
         replies = await conversation.handle(IncomingMessage(channel=CHANNEL, external_id=user, text=text))
-        latest_buttons = _buttons_of(replies) or latest_buttons
-        _print_replies(console, replies)
+        latest_buttons = turn_buttons(replies) or latest_buttons
+        print_replies(console, replies)
 
 
 def chat(
     script: Path | None = typer.Option(
-        None, "--script", exists=True, dir_okay=False, help="File with one input per line; '#N' presses button N."
+        None, "--script", exists=True, dir_okay=False, help="File with one input per line; '#N' presses the button shown as [#N]."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per input."),
     user: str = typer.Option(

@@ -150,7 +150,13 @@ def test_pause_and_resume_across_restart(own_database: Settings, tmp_path: Path)
     try:
         second = run_script(
             second_services.settings(own_database),
-            [GREETINGS["en"], "#1", "How can I reduce plastic packaging for my products?", *["#1"] * 11],
+            [
+                GREETINGS["en"],
+                '/press{"cmd":"assess:resume"}',
+                "How can I reduce plastic packaging for my products?",
+                '/press{"cmd":"assess:a:c_waste:a"}',
+                *["#1"] * 10,
+            ],
             user,
             tmp_path,
         )
@@ -196,7 +202,14 @@ def test_typed_answers_and_words_through_nlu(stack_settings: Settings, tmp_path:
 
 def test_question_during_run_answered_by_kb(stack_settings: Settings, tmp_path: Path) -> None:
     user = f"assess-kb-{uuid.uuid4().hex[:8]}"
-    lines = [GREETINGS["en"], START_PAYLOAD, "#6", "#1", "How can I reduce plastic packaging for my products?", "#2"]
+    lines = [
+        GREETINGS["en"],
+        START_PAYLOAD,
+        "#6",
+        "#1",
+        "How can I reduce plastic packaging for my products?",
+        '/press{"cmd":"assess:a:c_energy:b"}',
+    ]
 
     turns = run_script(stack_settings, lines, user, tmp_path)
 

@@ -44,7 +44,6 @@ from bot.scheduler.policy import ReminderPolicy  # noqa: E402
 from bot.storage.db import create_db_engine, session_scope  # noqa: E402
 from bot.storage.migrate import upgrade  # noqa: E402
 from bot.storage.models import ReminderDelivery, Subscription, User  # noqa: E402
-from tests.events.conftest import fake_bot_api_in_thread  # noqa: E402
 from tests.fakes.bot_api import FakeBotApi  # noqa: E402
 
 FIRST_CHAT_ID = 1_000_000
@@ -155,7 +154,7 @@ def run(subscribers: int, rate_limit: int, kill_at: float | None, database_url: 
     var_dir.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"subscribers": subscribers, "rate_limit_per_second": rate_limit, "kill_at": kill_at}
 
-    with fake_bot_api_in_thread(rate_limit_per_second=rate_limit) as api:
+    with FakeBotApi.serve_in_thread(rate_limit_per_second=rate_limit) as api:
         for index in range(subscribers):
             api._chat(FIRST_CHAT_ID + index)  # a private chat the owner opened earlier
         started = time.monotonic()

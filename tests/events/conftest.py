@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import contextlib
 import dataclasses
 import datetime as dt
-import logging
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,7 +17,6 @@ from bot.scheduler.policy import ReminderPolicy
 from bot.scheduler.quiet_hours import QuietHours
 from bot.storage.db import session_scope
 from bot.storage.models import Event, EventReminder, Subscription, User
-from tests.fakes.bot_api import FakeBotApi
 
 #: Monday 1 March 2027, 03:00 UTC = 10:00 in Vietnam, Laos and Cambodia (UTC+7).
 MORNING = dt.datetime(2027, 3, 1, 3, 0, tzinfo=dt.UTC)
@@ -123,42 +116,3 @@ def load_event(engine: Engine, event_id: int) -> Event:
         assert event is not None
         session.expunge(event)
         return event
-
-
-#: How long teardown waits for the fake Bot API to stop before leaving its thread behind.
-FAKE_API_STOP_SECONDS = 3.0
-
-
-@contextlib.contextmanager
-def fake_bot_api_in_thread(**kwargs: Any) -> Iterator[FakeBotApi]:
-    """Run the fake Bot API on its own event loop in a daemon thread, for sync tests and subprocess clients.
-
-    NOTE: this mirrors ``FakeBotApi.serve_in_thread``, whose ``stop()`` currently hangs in
-    webhook-task cancellation on Python 3.11; here a stop that does not finish within
-    FAKE_API_STOP_SECONDS is logged and the loop is stopped anyway.
-    """
-    api = FakeBotApi(**kwargs)
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(api.start())
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, name="fake-bot-api", daemon=True)
-    thread.start()
-    if not started.wait(timeout=10):
-        raise RuntimeError("fake Bot API did not start within 10 s")
-    try:
-        yield api
-    finally:
-        try:
-            asyncio.run_coroutine_threadsafe(api.stop(), loop).result(timeout=FAKE_API_STOP_SECONDS)
-        except concurrent.futures.TimeoutError:
-            logging.getLogger(__name__).warning(
-                "fake Bot API did not stop within %.0f s; stopping its loop", FAKE_API_STOP_SECONDS
-            )
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=FAKE_API_STOP_SECONDS)

@@ -321,3 +321,78 @@ def test_remind_too_close_to_start(db_engine: Engine, soon_event: int) -> None:
     assert "no reminder will come" in replies[0].text
     with session_scope(db_engine) as session:
         assert session.scalars(select(ReminderDelivery).where(ReminderDelivery.user_id == turns.user_id)).all() == []
+
+
+#: Button fields that no row can have: past SQLite's 64-bit and PostgreSQL's 32-bit
+#: INTEGER, and a digit character that ``str.isdigit`` accepts but ``int`` rejects.
+IMPOSSIBLE_IDS = ["99999999999999999999999", str(2**63), str(2**31), "²"]
+
+
+@pytest.mark.parametrize("language", ["vi", "en"])
+@pytest.mark.parametrize("field", IMPOSSIBLE_IDS)
+def test_impossible_event_id_gets_not_found(db_engine: Engine, catalogue: dict[str, int], language: str, field: str) -> None:
+    turns = user_turns(db_engine, f"ids-{language}", language=language)
+
+    upcoming = [reply.text for reply in turns.say("list_events")]
+
+    for action in ("details", "ics", "remind", "unremind", "stop"):
+        replies = turns.press(f"events:{action}:{field}")
+
+        assert replies[0].text == gettext("events.not_found", language), action
+        assert replies[0].language == language
+        assert [reply.text for reply in replies[1:]] == upcoming, action
+
+
+@pytest.mark.parametrize("language", ["vi", "en"])
+@pytest.mark.parametrize("field", IMPOSSIBLE_IDS)
+def test_impossible_subscription_id_gets_nothing(db_engine: Engine, language: str, field: str) -> None:
+    turns = user_turns(db_engine, f"unsub-{language}", language=language)
+
+    replies = turns.press(f"events:unsub:{field}")
+
+    assert replies[0].text == gettext("events.unsubscribe.nothing", language)
+    assert replies[0].language == language
+
+
+@pytest.mark.parametrize("language", ["vi", "en"])
+@pytest.mark.parametrize("field", IMPOSSIBLE_IDS)
+def test_impossible_page_gets_expired_button(db_engine: Engine, language: str, field: str) -> None:
+    turns = user_turns(db_engine, f"page-{language}", language=language)
+
+    replies = turns.press(f"events:list:any:any:{field}")
+
+    assert replies[0].text == gettext("core.unknown_button", language)
+    assert replies[0].language == language
+
+
+@pytest.mark.parametrize("language", ["vi", "en", "km", "lo"])
+@pytest.mark.parametrize("mode", ["list", "sub"])
+def test_sector_choice_can_be_cancelled(db_engine: Engine, catalogue: dict[str, int], language: str, mode: str) -> None:
+    turns = user_turns(db_engine, f"cancel-{mode}-{language}", language=language)
+
+    [choice] = turns.press(f"events:sectors:{mode}:food:vn")
+    cancel_title, cancel_command = choice.buttons[-1]
+    [cancelled] = turns.press(cancel_command)
+
+    assert cancel_title == gettext("events.button.cancel", language)
+    assert cancel_title == gettext("assess.button.cancel", language), "cancel looks different from the assessment's"
+    assert cancelled.text == gettext("events.choice_cancelled", language)
+    assert cancelled.language == language
+    assert cancelled.buttons[0] == (gettext("events.button.list", language), "events:list:food:vn:0")
+    assert (gettext("core.menu.assess", language), "assess:start") in cancelled.buttons
+    with session_scope(db_engine) as session:
+        user = session.get(User, turns.user_id)
+        assert user is not None
+        assert (user.sector, user.country) == (None, None)
+        assert session.scalars(select(Subscription).where(Subscription.user_id == turns.user_id)).all() == []
+
+
+def test_country_choice_can_be_cancelled(db_engine: Engine, catalogue: dict[str, int]) -> None:
+    turns = user_turns(db_engine, "cancel-country")
+
+    [choice] = turns.press("events:countries:list:textiles:any")
+    [cancelled] = turns.press(choice.buttons[-1][1])
+
+    assert choice.buttons[-1] == (gettext("events.button.cancel", "en"), "events:cancel:textiles:any")
+    assert cancelled.text == gettext("events.choice_cancelled", "en")
+    assert cancelled.buttons[0][1] == "events:list:textiles:any:0"

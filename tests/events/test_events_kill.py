@@ -29,7 +29,7 @@ from bot.settings import PROJECT_ROOT
 from bot.storage.db import session_scope
 from bot.storage.models import ReminderDelivery
 from bot.storage.types import utc_now
-from tests.events.conftest import add_event, add_user, fake_bot_api_in_thread, request_reminder
+from tests.events.conftest import add_event, add_user, request_reminder
 from tests.fakes.bot_api import FakeBotApi
 
 #: The event starts this many seconds after setup.
@@ -42,7 +42,7 @@ FIRST_CHAT_ID = 70_000
 
 @pytest.fixture
 def api() -> Iterator[FakeBotApi]:
-    with fake_bot_api_in_thread() as fake:
+    with FakeBotApi.serve_in_thread() as fake:
         yield fake
 
 

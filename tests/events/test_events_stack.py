@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -26,6 +31,9 @@ pytestmark = [
 ]
 
 SAMPLES = PROJECT_ROOT / "knowledge_base" / "events"
+SPIN = Path(sys.executable).with_name("spin")
+#: Hang limit for one ``spin chat`` script; it normally takes a few seconds.
+SCRIPT_TIMEOUT_SECONDS = 300
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +96,45 @@ def test_subscribe_unsubscribe_through_stack(chat: ChatDriver, stack_settings: S
     assert done[0].text == gettext("events.subscribe.done", "en", filter="Handicraft · Laos")
     assert any(f"events:unsub:{subscription_id}" in button.payload for reply in listing for button in reply.buttons)
     assert removed[0].text == gettext("events.unsubscribe.done", "en", filter="Handicraft · Laos")
+
+
+def run_chat_script(settings: Settings, lines: list[str], folder: Path) -> list[dict[str, Any]]:
+    """Run ``spin chat --script --json`` as a new console user against the running services."""
+    script = folder / "script.txt"
+    script.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    environment = {
+        **os.environ,
+        "RASA_PORT": str(settings.rasa_port),
+        "ACTION_PORT": str(settings.action_port),
+        "RASA_AUTH_TOKEN": settings.rasa_auth_token,
+        "DATABASE_URL": settings.database_url,
+        "VAR_DIR": str(settings.var_dir),
+    }
+    user = f"events-script-{uuid.uuid4().hex[:8]}"
+    completed = subprocess.run(
+        [str(SPIN), "chat", "--script", str(script), "--json", "--user", user],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=SCRIPT_TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert completed.returncode == 0, f"spin chat failed ({completed.returncode}):\n{completed.stdout}\n{completed.stderr}"
+    return [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+
+
+def test_console_presses_event_card_buttons(stack_settings: Settings, stack_events: dict[str, int], tmp_path: Path) -> None:
+    """Button 4 is the second card's Remind me and button 6 its Details, although the navigation message comes last."""
+    turns = run_chat_script(stack_settings, ["/events", "#6", "/events", "#4"], tmp_path)
+
+    listing = turns[0]["replies"]
+    numbered = [button["payload"] for reply in listing for button in reply["buttons"]]
+    second_card = listing[2]
+    second_title = second_card["text"].split("\n")[0].split(": ", 1)[1]
+    assert [button["payload"] for button in second_card["buttons"]] == numbered[3:6]
+    assert numbered[5].startswith('/press{"cmd":"events:details:')
+    assert listing[-1]["buttons"], "the navigation message has no buttons"
+    assert second_title in turns[1]["replies"][0]["text"]
+    assert gettext("events.details.sample", "en") in turns[1]["replies"][0]["text"]
+    assert f"“{second_title}”" in turns[3]["replies"][0]["text"]
+    assert any('"cmd":"events:unremind:' in button["payload"] for button in turns[3]["replies"][0]["buttons"])

@@ -66,6 +66,13 @@ MAX_GETUPDATES_LIMIT = 100
 MAX_SECRET_TOKEN_LENGTH = 256
 SECRET_TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
+#: Seconds ``stop()`` lets requests in flight (a delayed response, see ``latency_seconds``)
+#: finish before aiohttp cancels them; aiohttp's own default is 60 s.
+SHUTDOWN_TIMEOUT_SECONDS = 1.0
+#: Seconds ``serve_in_thread`` waits for its thread to start, and later to stop, the server.
+THREAD_START_TIMEOUT_SECONDS = 10.0
+THREAD_STOP_TIMEOUT_SECONDS = 10.0
+
 #: Methods that send a message to a chat; they count against the global rate limit.
 SEND_METHODS = frozenset(
     {"sendMessage", "sendPhoto", "sendDocument", "forwardMessage", "copyMessage", "sendChatAction", "editMessageText"}
@@ -280,7 +287,7 @@ class FakeBotApi:
         self._changed = asyncio.Event()
         app = web.Application(client_max_size=60 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS)
         await self._runner.setup()
         site = web.TCPSite(self._runner, LOOPBACK, port)
         await site.start()
@@ -314,28 +321,50 @@ class FakeBotApi:
     @classmethod
     @contextlib.contextmanager
     def serve_in_thread(cls, **kwargs: Any) -> Iterator[FakeBotApi]:
-        """Run a fake in its own event loop on a background thread, for sync callers."""
+        """Run a fake in its own event loop on a background thread, for sync callers.
+
+        The thread owns the loop: it starts the server, runs until the ``with`` block ends,
+        then stops the server, cancels what still runs and closes the loop. An error in
+        ``start()`` is raised here; a stop that does not finish within
+        THREAD_STOP_TIMEOUT_SECONDS raises RuntimeError rather than hanging the caller.
+        """
         api = cls(**kwargs)
         loop = asyncio.new_event_loop()
         started = threading.Event()
+        start_errors: list[BaseException] = []
 
         def run() -> None:
             asyncio.set_event_loop(loop)
-            loop.run_until_complete(api.start())
-            started.set()
-            loop.run_forever()
+            try:
+                try:
+                    loop.run_until_complete(api.start())
+                except BaseException as error:  # re-raised in the caller's thread
+                    start_errors.append(error)
+                started.set()
+                if not start_errors:
+                    loop.run_forever()
+                loop.run_until_complete(api.stop())
+            finally:
+                _close_loop(loop)
 
         thread = threading.Thread(target=run, name="fake-bot-api", daemon=True)
         thread.start()
-        if not started.wait(timeout=10):
-            raise RuntimeError("fake Bot API did not start within 10 s")
+        if not started.wait(timeout=THREAD_START_TIMEOUT_SECONDS):
+            raise RuntimeError(f"fake Bot API did not start within {THREAD_START_TIMEOUT_SECONDS} s")
+        if start_errors:
+            thread.join(timeout=THREAD_STOP_TIMEOUT_SECONDS)
+            raise start_errors[0]
         try:
             yield api
         finally:
-            asyncio.run_coroutine_threadsafe(api.stop(), loop).result(timeout=10)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            loop.close()
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=THREAD_STOP_TIMEOUT_SECONDS)
+            if thread.is_alive():
+                raise RuntimeError(
+                    f"fake Bot API on port {api.port} did not stop within {THREAD_STOP_TIMEOUT_SECONDS} s; "
+                    "its thread is left running"
+                )
 
     def _notify(self) -> None:
         """Wake long-polling getUpdates calls and webhook delivery (safe from any thread)."""
@@ -838,7 +867,7 @@ class FakeBotApi:
         """POST queued updates to the webhook URL in order, like Telegram, while one is set."""
         assert self._changed is not None
         async with aiohttp.ClientSession() as session:
-            while True:
+            while not self._stopping:
                 url = self.webhook.get("url")
                 pending = None
                 if url:
@@ -1078,6 +1107,17 @@ class FakeBotApi:
             edited["reply_markup"] = markup
         self._store_message(edited)
         return edited
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the tasks still pending on a stopped ``loop``, then close it."""
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()
 
 
 def _decode_parameter(name: str, value: str) -> Any:

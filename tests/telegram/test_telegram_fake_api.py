@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -16,6 +18,7 @@ from aiohttp import web
 from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Conflict, Forbidden, RetryAfter
 
+from bot.services import free_port
 from tests.fakes.bot_api import FakeBotApi, parse_html, utf16_length
 
 
@@ -247,6 +250,14 @@ async def test_webhook_delivery_sends_secret_and_blocks_polling(bot: Bot, api: F
         await runner.cleanup()
 
 
+def _wait_for(condition: Callable[[], bool], description: str, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds} s waiting for {description}")
+        time.sleep(0.01)
+
+
 def test_serve_in_thread_for_sync_callers() -> None:
     with FakeBotApi.serve_in_thread(rate_limit_per_second=30) as api:
         api.inject_message(5, "hi")
@@ -255,3 +266,42 @@ def test_serve_in_thread_for_sync_callers() -> None:
         response = httpx.post(f"{api.base_url}{api.token}/getUpdates", json={"timeout": 0})
         assert response.json()["result"][0]["message"]["text"] == "hi"
     assert api.requests("sendMessage")[0].params["chat_id"] == 5
+    with pytest.raises(httpx.ConnectError):
+        httpx.post(f"{api.base_url}{api.token}/getMe")
+
+
+def test_serve_in_thread_stop_ends_long_poll() -> None:
+    answers: list[httpx.Response] = []
+    with FakeBotApi.serve_in_thread() as api:
+        poll_url = f"{api.base_url}{api.token}/getUpdates"
+        poller = threading.Thread(
+            target=lambda: answers.append(httpx.post(poll_url, json={"timeout": 60}, timeout=90)), daemon=True
+        )
+        poller.start()
+        _wait_for(lambda: api.requests("getUpdates") != [], "the long poll to arrive")
+    poller.join(timeout=30)
+
+    assert not poller.is_alive(), "the long poll was still open after the fake stopped"
+    assert answers[0].json() == {"ok": True, "result": []}
+
+
+def test_serve_in_thread_stops_while_webhook_fails() -> None:
+    with FakeBotApi.serve_in_thread() as api:
+        closed_port = free_port()
+        response = httpx.post(f"{api.base_url}{api.token}/setWebhook", data={"url": f"http://127.0.0.1:{closed_port}/hook"})
+        assert response.json()["result"] is True
+        api.inject_message(5, "hi")
+        _wait_for(lambda: api.webhook_deliveries != [], "a failed webhook delivery")
+
+    assert api.webhook_deliveries[0][1] == 0
+    with pytest.raises(httpx.ConnectError):
+        httpx.post(f"{api.base_url}{api.token}/getMe")
+
+
+def test_serve_in_thread_raises_start_error() -> None:
+    class PortTaken(FakeBotApi):
+        async def start(self, port: int = 0) -> None:
+            raise OSError("address already in use")
+
+    with pytest.raises(OSError, match="address already in use"), PortTaken.serve_in_thread():
+        pass

@@ -78,7 +78,7 @@ class TelegramBot:
         self.settings = settings
         self.channel = channel
         self.conversation = conversation
-        self.handoff = Handoff(channel, conversation, settings.telegram_staff_chat_id)
+        self.handoff = Handoff(channel, conversation, settings.telegram_staff_chat_id, settings.telegram_staff_language)
         self.locks = ChatLocks()
         #: The webhook server when running by webhook (set by ``running_bot``).
         self.webhook_server: WebhookServer | None = None
@@ -221,15 +221,18 @@ class TelegramBot:
         if message is None:
             return
         if message.text is not None and parse_command(message.text, self.channel.bot.username) == STATS_COMMAND:
-            await self._stats(message, None)
+            # The whole staff group reads the report, so it is in the staff language.
+            await self._stats(message, None, language=self.handoff.staff_language)
             return
         await self.handoff.on_staff_message(message, self.channel.bot.username)
 
-    async def _stats(self, message: Message, state: store.UserState | None) -> None:
+    async def _stats(self, message: Message, state: store.UserState | None, *, language: str | None = None) -> None:
+        """Send the /stats report to an admin, in ``language`` or else the sender's language; reject other senders."""
         sender = message.from_user
-        language = normalize_language(
-            state.language if state is not None and state.language else sender.language_code if sender else None
-        )
+        if language is None:
+            language = normalize_language(
+                state.language if state is not None and state.language else sender.language_code if sender else None
+            )
         if sender is None or sender.id not in self.settings.telegram_admin_ids:
             logger.info("user %s asked for /stats but is not an admin", sender.id if sender else None)
             text = gettext("telegram.admin_only", language)

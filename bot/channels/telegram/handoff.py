@@ -34,10 +34,6 @@ RECENT_MESSAGES_FOR_STAFF = 5
 #: Chats whose recent message ids are kept in memory (least recently used are dropped).
 MAX_REMEMBERED_CHATS = 10_000
 
-#: Language of the messages the bot writes to the staff group.
-#: NOTE: fixed to the default language; there is no setting for the staff's language yet.
-STAFF_LANGUAGE = DEFAULT_LANGUAGE
-
 
 class RecentMessages:
     """The latest message ids per chat, kept in memory only, to show staff the context."""
@@ -59,12 +55,23 @@ class RecentMessages:
 
 
 class Handoff:
-    """Moves messages between users and the staff group."""
+    """Moves messages between users and the staff group.
 
-    def __init__(self, channel: TelegramChannel, conversation: Conversation, staff_chat_id: int | None) -> None:
+    The bot's own texts in the staff group are in ``staff_language`` (setting
+    ``TELEGRAM_STAFF_LANGUAGE``). Users keep getting their own language.
+    """
+
+    def __init__(
+        self,
+        channel: TelegramChannel,
+        conversation: Conversation,
+        staff_chat_id: int | None,
+        staff_language: str = DEFAULT_LANGUAGE,
+    ) -> None:
         self.channel = channel
         self.conversation = conversation
         self.staff_chat_id = staff_chat_id
+        self.staff_language = normalize_language(staff_language)
         self.recent = RecentMessages()
 
     async def start(self, chat_id: int, user: User | None, language: str) -> None:
@@ -79,7 +86,7 @@ class Handoff:
             return
 
         name = user.full_name if user is not None else "?"
-        header = gettext("telegram.staff.header", STAFF_LANGUAGE, user_id=chat_id, name=name, language=language)
+        header = gettext("telegram.staff.header", self.staff_language, user_id=chat_id, name=name, language=language)
         staff_message_ids: list[int] = []
         try:
             posted = await self.channel.send_text(self.staff_chat_id, header)
@@ -138,7 +145,7 @@ class Handoff:
             return
         try:
             await self.channel.send_text(
-                self.staff_chat_id, gettext("telegram.staff.ended_by_user", STAFF_LANGUAGE, user_id=chat_id)
+                self.staff_chat_id, gettext("telegram.staff.ended_by_user", self.staff_language, user_id=chat_id)
             )
         except TelegramError as error:
             logger.error("cannot tell staff chat %s that user %s ended the handoff: %s", self.staff_chat_id, chat_id, error)
@@ -191,6 +198,6 @@ class Handoff:
     async def _tell_staff(self, message_id: str, message: Message, **params: object) -> None:
         assert self.staff_chat_id is not None
         try:
-            await message.reply_text(gettext(message_id, STAFF_LANGUAGE, **params))
+            await message.reply_text(gettext(message_id, self.staff_language, **params))
         except TelegramError as error:
             logger.error("cannot post %s to staff chat %s: %s", message_id, self.staff_chat_id, error)

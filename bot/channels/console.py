@@ -1,0 +1,65 @@
+"""The console chat (``spin chat``, and ``spin run`` without a Telegram token): input lines and button numbers.
+
+One bot turn can send several replies with buttons: an event list sends a card per
+event, each with Remind me, Add to calendar and Details, and then a message with the
+navigation buttons. The console numbers the buttons of the whole turn from 1, in the
+order it prints them, so ``#N`` presses any button on the screen. Telegram does not use
+these numbers, because each of its messages carries its own inline keyboard.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rich.console import Console
+
+from bot.channels.base import OutgoingMessage
+from bot.commands import command_payload
+
+#: A line ``#N`` presses button N (from 1) of the latest turn that had buttons.
+BUTTON_LINE = re.compile(r"^#(\d+)$")
+
+
+class ButtonNotFoundError(ValueError):
+    """A ``#N`` line with no button N in the latest turn that had buttons."""
+
+
+def turn_buttons(replies: list[OutgoingMessage]) -> list[tuple[str, str]]:
+    """Return (title, payload) of every button of one turn, in print order: button N is item N - 1."""
+    return [(button.title, button.payload) for reply in replies for button in reply.buttons]
+
+
+def resolve_input(line: str, latest_buttons: list[tuple[str, str]]) -> tuple[str, str]:
+    """Return (text to send, what to echo) for a typed or scripted line.
+
+    ``latest_buttons`` are the :func:`turn_buttons` of the latest turn that had any.
+    A slash command becomes its Rasa payload, and other text is sent unchanged.
+    """
+    match = BUTTON_LINE.match(line.strip())
+    if not match:
+        return command_payload(line) or line, line
+    number = int(match.group(1))
+    if not 1 <= number <= len(latest_buttons):
+        raise ButtonNotFoundError(
+            f"{line.strip()}: no such button, because the latest turn with buttons has {len(latest_buttons)} button(s). "
+            "Type # and a number shown in brackets"
+        )
+    title, payload = latest_buttons[number - 1]
+    return payload, title
+
+
+def print_replies(console: Console, replies: list[OutgoingMessage]) -> None:
+    """Print one turn; buttons get the numbers that :func:`resolve_input` accepts after it."""
+    number = 0
+    for reply in replies:
+        if reply.text:
+            console.print(reply.text, markup=False, highlight=False)
+        if reply.sources:
+            console.print("  " + " · ".join(source.title for source in reply.sources), style="dim", markup=False)
+        if reply.image:
+            console.print(f"  [image] {reply.image}", style="cyan", markup=False)
+        if reply.document:
+            console.print(f"  [file] {reply.document}", style="cyan", markup=False)
+        for button in reply.buttons:
+            number += 1
+            console.print(f"  [#{number}] {button.title}", style="green", markup=False)
