@@ -5,14 +5,25 @@ from __future__ import annotations
 import logging
 
 from actions import registry
+from actions.assessment.matching import parse_number
 from actions.context import TurnContext
+from actions.handlers import general
 from actions.reply import Reply
 
 logger = logging.getLogger(__name__)
 
 #: Intents that always go to their own handler, even during an open flow, because the
 #: user is asking for something else (a question, help, a change of language).
-INTERRUPTING_INTENTS = frozenset({"help", "set_language", "delete_my_data", "human_handoff", "cancel", "goodbye"})
+INTERRUPTING_INTENTS = frozenset(
+    {"help", "set_language", "delete_my_data", "human_handoff", "cancel", "goodbye", "thanks", "resume"}
+)
+
+#: Intents that answer a pending yes/no question.
+YES_NO_INTENTS = frozenset({"affirm", "deny"})
+
+#: Button commands that destroy data (cancelling a run deletes its answers). They never
+#: come first among a reply's buttons, so a hurried tap or "#1" picks the safe choice.
+DESTRUCTIVE_COMMANDS = frozenset({"assess:cancel:yes", "assess:restart", "core:delete:yes"})
 
 #: Handler used when an intent has none of its own.
 FALLBACK_INTENT = "ask_question"
@@ -30,6 +41,7 @@ ACTION_INTENTS = frozenset(
         "help",
         "start_assessment",
         "list_events",
+        "resume",
     }
 )
 MIN_ACTION_CONFIDENCE = 0.5
@@ -41,7 +53,14 @@ def load_handlers() -> None:
 
 
 def effective_intent(context: TurnContext) -> str:
-    """Return the intent to act on: a low-confidence action intent becomes a question."""
+    """Return the intent to act on: a low-confidence action intent becomes a question.
+
+    A message that is only a "continue" word ("tiếp tục", "ສືບຕໍ່", listed in the catalogue
+    as ``assess.words.resume``) resumes whatever NLU read, because NLU can confuse it with
+    cancel requests such as "tôi không muốn tiếp tục".
+    """
+    if general.is_resume_message(context.text):
+        return "resume"
     intent = context.intent or FALLBACK_INTENT
     typed_payload = context.text.lstrip().startswith("/")
     if intent in ACTION_INTENTS and context.confidence < MIN_ACTION_CONFIDENCE and not typed_payload:
@@ -50,8 +69,50 @@ def effective_intent(context: TurnContext) -> str:
     return intent
 
 
+def answers_pending(context: TurnContext, pending: str) -> bool:
+    """Return True when this turn can answer ``pending``, the question the last turn asked.
+
+    A yes or no answers any question, and so do the buttons of its own command prefix.
+    Questions outside :data:`actions.handlers.general.PENDING_ANSWER_COMMANDS` (those of a
+    self-assessment) also take a typed button number, as "1" for "Continue".
+    """
+    prefix = general.PENDING_ANSWER_COMMANDS.get(pending)
+    if context.command is not None:
+        return context.command.startswith(prefix or f"{pending.split(':', 1)[0]}:")
+    if context.intent in YES_NO_INTENTS and not general.is_resume_message(context.text):
+        return True
+    return prefix is None and parse_number(context.text) is not None
+
+
+def expire_pending(context: TurnContext) -> None:
+    """Clear the pending question unless this turn answers it.
+
+    A question waits for the next turn only. Otherwise a "yes" typed later, for example
+    to the privacy notice, would confirm an old question such as deleting all data.
+    """
+    pending = context.user.pending_action
+    if pending is None or answers_pending(context, pending):
+        return
+    logger.info("pending %s of user %s expired: the next turn did not answer it", pending, context.user.id)
+    context.user.pending_action = None
+
+
+def destructive_last(replies: list[Reply]) -> list[Reply]:
+    """Move the buttons in :data:`DESTRUCTIVE_COMMANDS` to the end of each reply, keeping their order."""
+    for reply in replies:
+        if any(command in DESTRUCTIVE_COMMANDS for _title, command in reply.buttons):
+            safe = [button for button in reply.buttons if button[1] not in DESTRUCTIVE_COMMANDS]
+            reply.buttons = safe + [button for button in reply.buttons if button[1] in DESTRUCTIVE_COMMANDS]
+    return replies
+
+
 def route(context: TurnContext) -> list[Reply]:
-    """Return the replies for one turn."""
+    """Return the replies for one turn, with destructive buttons last."""
+    expire_pending(context)
+    return destructive_last(_dispatch(context))
+
+
+def _dispatch(context: TurnContext) -> list[Reply]:
     if context.command is not None:
         prefix = context.command.split(":", 1)[0]
         handler = registry.COMMANDS.get(prefix)
@@ -62,6 +123,13 @@ def route(context: TurnContext) -> list[Reply]:
         return handler(context)
 
     intent = effective_intent(context)
+    if context.text.lstrip().startswith("/") and (intent == "nlu_fallback" or intent not in registry.INTENTS):
+        # A typed "/word" that is no channel command and no intent payload: Rasa parses
+        # "/foo bar" as nlu_fallback, which would otherwise become a knowledge-base question.
+        return general.unknown_command(context)
+    if intent in YES_NO_INTENTS and context.user.pending_action in general.PENDING_ANSWER_COMMANDS:
+        # The answer to the question asked in the previous turn, so no open flow may take it.
+        return registry.INTENTS[intent](context)
     if intent not in INTERRUPTING_INTENTS:
         for _priority, intercept in registry.INTERCEPTORS:
             replies = intercept(context)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from actions.context import TurnContext
 from actions.reply import PRESS_INTENT, Reply
 from actions.router import load_handlers, route
-from actions.users import choose_language, get_or_create_user, split_sender_id
+from actions.users import choose_language, get_or_create_user, mark_seen, split_sender_id
 from bot.i18n import gettext, normalize_language
 from bot.storage.db import session_scope
 from bot.storage.models import User
@@ -74,7 +74,9 @@ def run_turn(sender_id: str, latest_message: dict[str, Any]) -> list[Reply]:
                 ui_language=metadata.get("ui_language"),
                 metadata=dict(metadata),
             )
-            return route(context)
+            replies = route(context)
+            mark_seen(user)
+            return replies
     except Exception:
         logger.exception("turn failed for %s (intent %s, command %s)", sender_id, intent, command)
         language = normalize_language(

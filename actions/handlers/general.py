@@ -1,16 +1,19 @@
-"""Greeting, help, language, consent, data deletion, cancel and human handoff."""
+"""Greeting, help, thanks, language, consent, data deletion, cancel, resume and human handoff."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 
 from sqlalchemy import delete
 
 from actions import registry
+from actions.assessment.matching import fold
 from actions.context import TurnContext
 from actions.registry import on_command, on_intent
 from actions.reply import Reply
-from bot.i18n import gettext
+from bot.i18n import catalogue, gettext
 from bot.settings import SUPPORTED_LANGUAGES
 from bot.storage.models import User
 from bot.storage.types import utc_now
@@ -28,7 +31,26 @@ LANGUAGE_WORDS = {
     "lo": ("lao", "lào", "ລາວ", "laos", "lo", "ឡាវ"),
 }
 
-PENDING_DELETE = "delete_my_data"
+#: ``users.pending_action`` while a data deletion waits for its answer, when the user asked
+#: with the /deletedata command: a clear typed yes in the next turn also confirms.
+PENDING_DELETE = "core:delete"
+#: The same, when the request came from free text: only the "Yes, delete" button confirms,
+#: because NLU reads odd messages (even "'; DELETE FROM users; --") as a deletion request.
+PENDING_DELETE_BUTTON = "core:delete:button"
+#: ``users.pending_action`` after the privacy notice: a typed yes or no answers it.
+PENDING_CONSENT = "core:consent"
+#: Button commands (by prefix) that answer each pending question of this module. The
+#: router clears a pending question on any other turn (see ``actions.router``).
+PENDING_ANSWER_COMMANDS = {
+    PENDING_DELETE: "core:delete:",
+    PENDING_DELETE_BUTTON: "core:delete:",
+    PENDING_CONSENT: "core:consent:",
+}
+#: A typed yes confirms a /deletedata request, or agrees to the privacy notice, only at
+#: this NLU confidence or above. A vaguer yes gets the buttons again.
+CLEAR_YES_CONFIDENCE = 0.8
+#: Catalogue message whose texts list the words that resume a paused self-assessment.
+RESUME_WORDS_MESSAGE = "assess.words.resume"
 
 
 def menu_buttons(language: str) -> list[tuple[str, str]]:
@@ -46,21 +68,26 @@ def language_buttons() -> list[tuple[str, str]]:
     return [(LANGUAGE_NAMES[code], f"lang:{code}") for code in SUPPORTED_LANGUAGES]
 
 
+def privacy_notice(context: TurnContext) -> Reply:
+    """Return the privacy notice with its buttons; a typed yes or no in the next turn also answers it."""
+    language = context.language
+    context.user.pending_action = PENDING_CONSENT
+    return Reply(
+        text=gettext("core.privacy_notice", language),
+        language=language,
+        buttons=[
+            (gettext("core.consent.yes", language), "core:consent:yes"),
+            (gettext("core.consent.no", language), "core:consent:no"),
+        ],
+    )
+
+
 @on_intent("greet")
 def greet(context: TurnContext) -> list[Reply]:
     language = context.language
     replies = [Reply(text=gettext("core.greeting", language), language=language, buttons=menu_buttons(language))]
     if context.user.consent_at is None:
-        replies.append(
-            Reply(
-                text=gettext("core.privacy_notice", language),
-                language=language,
-                buttons=[
-                    (gettext("core.consent.yes", language), "core:consent:yes"),
-                    (gettext("core.consent.no", language), "core:consent:no"),
-                ],
-            )
-        )
+        replies.append(privacy_notice(context))
     return replies
 
 
@@ -72,6 +99,46 @@ def show_help(context: TurnContext) -> list[Reply]:
 @on_intent("goodbye")
 def goodbye(context: TurnContext) -> list[Reply]:
     return [Reply(text=gettext("core.goodbye", context.language), language=context.language)]
+
+
+@on_intent("thanks")
+def thanks(context: TurnContext) -> list[Reply]:
+    return [
+        Reply(text=gettext("core.thanks", context.language), language=context.language, buttons=menu_buttons(context.language))
+    ]
+
+
+def unknown_command(context: TurnContext) -> list[Reply]:
+    """Reply to a typed ``/command`` that no channel or intent handles."""
+    logger.info("unknown typed command from %s", context.sender_id)
+    return [
+        Reply(
+            text=gettext("core.unknown_command", context.language),
+            language=context.language,
+            buttons=menu_buttons(context.language),
+        )
+    ]
+
+
+@functools.cache
+def resume_words() -> frozenset[str]:
+    """Return the folded whole messages, in every language, that mean "continue the paused run"."""
+    words: set[str] = set()
+    for language in SUPPORTED_LANGUAGES:
+        text = catalogue(language, "assess").get(RESUME_WORDS_MESSAGE, "")
+        words.update(fold(word) for word in text.split("|") if fold(word))
+    return frozenset(words)
+
+
+def is_resume_message(text: str) -> bool:
+    """Return True when the whole message is a "continue" word such as "tiếp tục" or "ສືບຕໍ່"."""
+    return fold(text) in resume_words()
+
+
+@on_intent("resume")
+def resume(context: TurnContext) -> list[Reply]:
+    """Continue the open self-assessment, as its "Continue" button does."""
+    return registry.COMMANDS["assess"](dataclasses.replace(context, command="assess:resume"))
 
 
 def _language_from_words(context: TurnContext) -> str | None:
@@ -114,20 +181,21 @@ def language_command(context: TurnContext) -> list[Reply]:
     return set_language(context, code)
 
 
+def delete_buttons(language: str) -> list[tuple[str, str]]:
+    """Return the answers to the deletion question, keeping first so it is never the default."""
+    return [
+        (gettext("core.delete.no", language), "core:delete:no"),
+        (gettext("core.delete.yes", language), "core:delete:yes"),
+    ]
+
+
 @on_intent("delete_my_data")
 def confirm_delete(context: TurnContext) -> list[Reply]:
-    context.user.pending_action = PENDING_DELETE
+    typed_command = context.text.lstrip().startswith("/")
+    context.user.pending_action = PENDING_DELETE if typed_command else PENDING_DELETE_BUTTON
+    logger.info("user %s asked to delete their data (%s)", context.user.id, "command" if typed_command else "free text")
     language = context.language
-    return [
-        Reply(
-            text=gettext("core.delete.confirm", language),
-            language=language,
-            buttons=[
-                (gettext("core.delete.yes", language), "core:delete:yes"),
-                (gettext("core.delete.no", language), "core:delete:no"),
-            ],
-        )
-    ]
+    return [Reply(text=gettext("core.delete.confirm", language), language=language, buttons=delete_buttons(language))]
 
 
 def delete_user(context: TurnContext) -> list[Reply]:
@@ -140,20 +208,36 @@ def delete_user(context: TurnContext) -> list[Reply]:
     return [Reply(text=gettext("core.delete.done", language), language=language)]
 
 
+def _answer_delete(context: TurnContext, pending: str) -> list[Reply]:
+    language = context.language
+    if context.intent != "affirm":
+        return [Reply(text=gettext("core.delete.kept", language), language=language, buttons=menu_buttons(language))]
+    if pending == PENDING_DELETE and context.confidence >= CLEAR_YES_CONFIDENCE:
+        return delete_user(context)
+    # A free-text request, or a yes that is not clear: only the button deletes.
+    context.user.pending_action = pending
+    return [Reply(text=gettext("core.delete.press_button", language), language=language, buttons=delete_buttons(language))]
+
+
+def _record_consent(context: TurnContext, agreed: bool) -> list[Reply]:
+    language = context.language
+    context.user.consent_at = utc_now() if agreed else None
+    logger.info("user %s %s the privacy notice", context.user.id, "agreed to" if agreed else "declined")
+    message_id = "core.consent.thanks" if agreed else "core.consent.declined"
+    return [Reply(text=gettext(message_id, language), language=language, buttons=menu_buttons(language))]
+
+
 @on_intent("affirm", "deny")
 def answer_pending(context: TurnContext) -> list[Reply]:
+    """Answer the question asked in the previous turn: data deletion or the privacy notice."""
     pending = context.user.pending_action
     context.user.pending_action = None
-    if pending == PENDING_DELETE:
-        if context.intent == "affirm":
-            return delete_user(context)
-        return [
-            Reply(
-                text=gettext("core.delete.kept", context.language),
-                language=context.language,
-                buttons=menu_buttons(context.language),
-            )
-        ]
+    if pending in (PENDING_DELETE, PENDING_DELETE_BUTTON):
+        return _answer_delete(context, pending)
+    if pending == PENDING_CONSENT:
+        if context.intent == "affirm" and context.confidence < CLEAR_YES_CONFIDENCE:
+            return [privacy_notice(context)]
+        return _record_consent(context, agreed=context.intent == "affirm")
     return [
         Reply(
             text=gettext("core.nothing_pending", context.language),
@@ -222,13 +306,10 @@ def core_command(context: TurnContext) -> list[Reply]:
         return show_help(context)
     if command == "core:language":
         return [Reply(text=gettext("core.language_prompt", language), language=language, buttons=language_buttons())]
-    if command == "core:consent:yes":
-        context.user.consent_at = utc_now()
-        return [Reply(text=gettext("core.consent.thanks", language), language=language, buttons=menu_buttons(language))]
-    if command == "core:consent:no":
-        context.user.consent_at = None
-        return [Reply(text=gettext("core.consent.declined", language), language=language, buttons=menu_buttons(language))]
-    if command == "core:delete:yes" and context.user.pending_action == PENDING_DELETE:
+    if command in ("core:consent:yes", "core:consent:no"):
+        context.user.pending_action = None
+        return _record_consent(context, agreed=command == "core:consent:yes")
+    if command == "core:delete:yes" and context.user.pending_action in (PENDING_DELETE, PENDING_DELETE_BUTTON):
         return delete_user(context)
     if command == "core:delete:no":
         context.user.pending_action = None

@@ -93,7 +93,8 @@ def test_delete_my_data_asks_then_deletes(chat: ChatDriver) -> None:
     confirm = chat.say("xoá dữ liệu của tôi")
     assert confirm[0].text == gettext("core.delete.confirm", "vi")
 
-    done = chat.say("#1")
+    titles = [title for title, _payload in chat.latest_buttons]
+    done = chat.say(f"#{titles.index(gettext('core.delete.yes', 'vi')) + 1}")
     assert done[0].text == gettext("core.delete.done", "vi")
 
 

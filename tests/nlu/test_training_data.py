@@ -35,6 +35,8 @@ REQUIRED_INTENTS = (
     "cancel",
     "human_handoff",
     "out_of_scope",
+    "resume",
+    "thanks",
 )
 #: One training file per language variant; vi_nodiac is Vietnamese typed without diacritics.
 VARIANTS = ("vi", "vi_nodiac", "en", "km", "lo")

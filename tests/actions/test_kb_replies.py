@@ -1,0 +1,118 @@
+"""Knowledge-base replies through the real stack: off-topic questions, sources, topic buttons, the question log."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.i18n import gettext
+from bot.settings import get_settings
+from bot.storage.db import session_scope
+from bot.storage.models import QuestionLog
+from knowledge_base.content import load_article
+from tests.actions.chat_helpers import commands, press, say_with_handoff, stack_engine
+from tests.conftest import ChatDriver
+
+pytestmark = pytest.mark.stack
+
+OFF_TOPIC = [
+    ("តម្លៃមាសថ្ងៃនេះប៉ុន្មាន?", "km"),
+    ("ລາຄາຄຳມື້ນີ້ເທົ່າໃດ?", "lo"),
+    ("luong toi thieu nam nay bao nhieu", "vi"),
+    ("What is the gold price in Hanoi today?", "en"),
+    ("Do I need a visa to visit Thailand?", "en"),
+    ("Who won the football match yesterday?", "en"),
+]
+#: On-topic (NLU: ask_question) but no article answers it.
+UNANSWERED_ON_TOPIC = "How do I register a trademark for my bamboo lamp brand?"
+
+
+def question_rows(chat: ChatDriver, text: str) -> int:
+    with session_scope(stack_engine(chat.settings.resolved_database_url)) as session:
+        return int(session.scalar(select(func.count()).select_from(QuestionLog).where(QuestionLog.text == text)) or 0)
+
+
+def anonymous_rows(chat: ChatDriver) -> int:
+    with session_scope(stack_engine(chat.settings.resolved_database_url)) as session:
+        query = select(func.count()).select_from(QuestionLog).where(QuestionLog.text == "", QuestionLog.user_id.is_(None))
+        return int(session.scalar(query) or 0)
+
+
+@pytest.mark.parametrize(("question", "language"), OFF_TOPIC)
+def test_off_topic_question_gets_outside_reply(chat: ChatDriver, question: str, language: str) -> None:
+    replies = chat.say(question)
+
+    reply = replies[-1]
+    assert reply.language == language
+    assert reply.text == gettext("kb.out_of_scope", language)
+    assert reply.sources == []
+    assert not any(command and command.startswith("kb:article:") for command in commands(reply))
+    assert "core:handoff:start" not in commands(reply)
+
+
+def test_off_topic_offers_handoff_when_channel_has_it(chat: ChatDriver) -> None:
+    replies = say_with_handoff(chat, "What is the gold price in Hanoi today?")
+
+    assert replies[-1].text == gettext("kb.out_of_scope", "en")
+    assert "core:handoff:start" in commands(replies[-1])
+
+
+def test_unanswered_on_topic_question_invites_rephrase(chat: ChatDriver) -> None:
+    replies = chat.say(UNANSWERED_ON_TOPIC)
+
+    assert replies[-1].text.startswith(gettext("kb.not_sure", "en"))
+    assert "core:handoff:start" not in commands(replies[-1])
+
+
+def test_declined_questions_are_logged(chat: ChatDriver) -> None:
+    chat.say("Hello there")
+    press(chat, gettext("core.consent.yes", "en"))
+    question = "Who won the football match yesterday?"
+    before = question_rows(chat, question)
+
+    chat.say(question)
+
+    assert question_rows(chat, question) == before + 1
+
+
+def test_declined_privacy_keeps_no_question_text(chat: ChatDriver) -> None:
+    chat.say("Xin chào")
+    declined = press(chat, gettext("core.consent.no", "vi"))
+    assert declined[0].text == gettext("core.consent.declined", "vi")
+    question = "Làm sao để tiết kiệm nước khi nhuộm vải cho xưởng nhỏ của tôi?"
+    anonymous_before = anonymous_rows(chat)
+
+    chat.say(question)
+
+    assert question_rows(chat, question) == 0
+    assert anonymous_rows(chat) == anonymous_before + 1
+
+
+def test_answer_names_public_source(chat: ChatDriver) -> None:
+    replies = chat.say("Làm sao để giảm nước khi nhuộm vải?")
+
+    answer = replies[-1]
+    assert answer.sources
+    article = load_article(get_settings().kb_content_dir / "vi" / f"{answer.sources[0].id}.md")
+    assert gettext("kb.public_sources", "vi", sources="") in answer.text
+    assert article.sources[0].title in answer.text
+    assert answer.sources[0].title in answer.text
+
+
+@pytest.mark.parametrize(("question", "language"), [("តើ ISO 14001 ជាអ្វី?", "km"), ("ISO 14001 ແມ່ນຫຍັງ?", "lo")])
+def test_topic_button_names_other_language(chat: ChatDriver, question: str, language: str) -> None:
+    replies = chat.say(question)
+
+    content = get_settings().kb_content_dir
+    other_language = f"({gettext('kb.language.en', language)})"
+    marked = 0
+    for button, command in zip(replies[-1].buttons, commands(replies[-1]), strict=True):
+        if not command or not command.startswith("kb:article:"):
+            continue
+        article_id = command.removeprefix("kb:article:")
+        if (content / language / f"{article_id}.md").exists():
+            assert not button.title.endswith(other_language), button.title
+        else:
+            assert button.title.endswith(other_language), button.title
+            marked += 1
+    assert marked, "no topic button led to an article without a version in the user's language"
