@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import cast
 
 from matplotlib import font_manager
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
+from matplotlib.legend import Legend
 from matplotlib.projections.polar import PolarAxes
+from matplotlib.text import Text
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,16 @@ CURRENT_COLOUR = "#2e7d32"
 PREVIOUS_COLOUR = "#9e9e9e"
 RING_VALUES = (25, 50, 75, 100)
 CHART_FILE_MODE = 0o644
+#: Distance of the axis labels from the centre, in score units: the outer ring is at 100.
+LABEL_RADIUS = 108
+#: A label whose direction from the centre is within about 6 degrees of vertical or
+#: horizontal is centred on that line (sin 6 degrees is about 0.1).
+ALIGN_TOLERANCE = 0.1
+#: Space kept between the chart with its labels and the figure's edge, title or legend, in pixels.
+LAYOUT_MARGIN_PIXELS = 12
+#: Layout passes: labels sit outside the ring, so their room changes a little with the ring's
+#: size; each pass cuts the remaining error to about a tenth.
+LAYOUT_PASSES = 4
 
 
 @functools.cache
@@ -68,20 +80,33 @@ def script_supported(language: str) -> bool:
     return True
 
 
-def render_radar(
-    path: Path,
+def _label_alignment(angle: float) -> tuple[str, str]:
+    """Return (horizontal, vertical) text alignment that keeps a label at ``angle`` off the ring.
+
+    The label is anchored at its edge nearest to the centre, so it grows away from the
+    chart: a label on the right starts at its anchor, one on the left ends there, one at
+    the top sits on it and one at the bottom hangs from it. The first axis is at the top
+    and the others follow clockwise, so the label's x direction is sin(angle) and its y
+    direction is cos(angle).
+    """
+    across, up = math.sin(angle), math.cos(angle)
+    horizontal = "center" if abs(across) < ALIGN_TOLERANCE else ("left" if across > 0 else "right")
+    vertical = "center" if abs(up) < ALIGN_TOLERANCE else ("bottom" if up > 0 else "top")
+    return horizontal, vertical
+
+
+def radar_figure(
     labels: Sequence[str],
     values: Sequence[float | None],
     *,
     title: str,
     previous: Sequence[float | None] | None = None,
     legend: tuple[str, str] | None = None,
-) -> Path:
-    """Draw a radar chart of ``values`` (0-100, None drawn as 0) and write it to ``path`` as PNG.
+) -> Figure:
+    """Build the radar chart of ``values`` (0-100, None drawn as 0) as a matplotlib figure.
 
     ``previous`` draws an earlier run as a dashed line; ``legend`` names (current,
-    previous). The file is written to a temporary name first and then renamed, so a
-    reader never sees half a file. Returns ``path``.
+    previous). Axis labels are placed outside the outer ring (see :func:`_label_alignment`).
     """
     if len(labels) != len(values) or len(labels) < 3:
         raise ValueError(
@@ -96,7 +121,7 @@ def render_radar(
     closed_angles = [*angles, angles[0]]
 
     figure = Figure(figsize=FIGURE_SIZE_INCHES, dpi=DPI)
-    FigureCanvasAgg(figure)
+    canvas = FigureCanvasAgg(figure)
     axes = cast(PolarAxes, figure.add_subplot(projection="polar"))
     # The first dimension at the top, the others clockwise.
     axes.set_theta_offset(math.pi / 2)
@@ -104,10 +129,23 @@ def render_radar(
     axes.set_ylim(0, 100)
     axes.set_yticks(list(RING_VALUES))
     axes.set_yticklabels([str(value) for value in RING_VALUES], fontproperties=font, color="#757575")
+    # Ring values between the first two axes, where no label or spoke is drawn.
+    axes.set_rlabel_position(180 / count)
     axes.set_xticks(angles)
-    axes.set_xticklabels(list(labels), fontproperties=font)
-    axes.tick_params(axis="x", pad=14)
+    axes.set_xticklabels([])
     axes.grid(color="#e0e0e0")
+    for angle, label in zip(angles, labels, strict=True):
+        horizontal, vertical = _label_alignment(angle)
+        axes.text(
+            angle,
+            LABEL_RADIUS,
+            label,
+            fontproperties=font,
+            horizontalalignment=horizontal,
+            verticalalignment=vertical,
+            multialignment="center",
+            clip_on=False,
+        )
 
     if previous is not None:
         previous_values = [value or 0.0 for value in previous]
@@ -123,11 +161,57 @@ def render_radar(
     axes.plot(closed_angles, [*current, current[0]], color=CURRENT_COLOUR, linewidth=2, label=legend[0] if legend else None)
     axes.fill(closed_angles, [*current, current[0]], color=CURRENT_COLOUR, alpha=0.25)
 
-    axes.set_title(title, fontproperties=title_font, pad=24)
+    title_text = figure.suptitle(title, fontproperties=title_font)
+    legend_box = None
     if legend is not None and previous is not None:
-        axes.legend(loc="lower right", bbox_to_anchor=(1.15, -0.12), prop=font, frameon=False)
-    figure.tight_layout()
+        legend_box = figure.legend(loc="lower center", ncols=2, prop=font, frameon=False)
+    _fit_axes(figure, axes, canvas.get_renderer(), title_text, legend_box)
+    return figure
 
+
+def _fit_axes(figure: Figure, axes: PolarAxes, renderer: RendererAgg, title: Text, legend: Legend | None) -> None:
+    """Make the chart as large as fits, with its labels, between the title and the legend.
+
+    ``tight_layout`` (matplotlib 3.11) left about 100 pixels free on each side of this
+    chart, so the size is computed here: the labels' overflow beyond the axes box is
+    measured on each side, and the square box gets what remains of the figure.
+    """
+    figure_width, figure_height = figure.bbox.width, figure.bbox.height
+    left, right = LAYOUT_MARGIN_PIXELS, figure_width - LAYOUT_MARGIN_PIXELS
+    top = title.get_window_extent(renderer).y0 - LAYOUT_MARGIN_PIXELS
+    bottom = LAYOUT_MARGIN_PIXELS
+    if legend is not None:
+        bottom += legend.get_window_extent(renderer).y1
+    for _ in range(LAYOUT_PASSES):
+        box = axes.get_window_extent(renderer)
+        extent = axes.get_tightbbox(renderer)
+        if extent is None:
+            return
+        overflow_left, overflow_right = box.x0 - extent.x0, extent.x1 - box.x1
+        overflow_bottom, overflow_top = box.y0 - extent.y0, extent.y1 - box.y1
+        free_width = right - left - overflow_left - overflow_right
+        free_height = top - bottom - overflow_bottom - overflow_top
+        side = min(free_width, free_height)
+        x0 = left + overflow_left + (free_width - side) / 2
+        y0 = bottom + overflow_bottom + (free_height - side) / 2
+        axes.set_position((x0 / figure_width, y0 / figure_height, side / figure_width, side / figure_height))
+
+
+def render_radar(
+    path: Path,
+    labels: Sequence[str],
+    values: Sequence[float | None],
+    *,
+    title: str,
+    previous: Sequence[float | None] | None = None,
+    legend: tuple[str, str] | None = None,
+) -> Path:
+    """Draw the radar chart of :func:`radar_figure` and write it to ``path`` as PNG.
+
+    The file is written to a temporary name first and then renamed, so a reader never
+    sees half a file. Returns ``path``.
+    """
+    figure = radar_figure(labels, values, title=title, previous=previous, legend=legend)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".png", dir=path.parent)
     os.close(handle)

@@ -11,7 +11,6 @@ import dataclasses
 import datetime as dt
 import functools
 import logging
-import textwrap
 import unicodedata
 import zoneinfo
 from collections.abc import Mapping, Sequence
@@ -36,7 +35,7 @@ ARTICLE_BUTTON_MAX_CHARS = 40
 DATE_FORMAT = "%d/%m/%Y"
 #: The Khmer sign for a subscript consonant joins the next letter, so a title is never cut after it.
 KHMER_COENG = "\u17d2"
-#: Chart axis labels wrap at spaces after this many characters.
+#: A chart axis label longer than this many visible characters is split over two lines.
 CHART_LABEL_WIDTH = 14
 #: Zero-width joiner and variation selectors that glue emoji sequences together.
 EMOJI_JOINERS = frozenset({"\u200d", *(chr(code) for code in range(0xFE00, 0xFE10))})
@@ -138,6 +137,22 @@ def _without_symbols(text: str) -> str:
     return " ".join(kept.split())
 
 
+def wrap_chart_label(name: str) -> str:
+    """Return ``name``, split over two lines at the space that makes the longer line shortest when it is long.
+
+    A balanced split keeps word pairs together ("An toàn / lao động", "Design & /
+    innovation") where filling the first line would leave one word on the second.
+    """
+    if visible_length(name) <= CHART_LABEL_WIDTH:
+        return name
+    spaces = [index for index, character in enumerate(name) if character == " "]
+    if not spaces:
+        return name
+    # Of two equal splits the later one wins, so "Health & / safety" rather than "Health / & safety".
+    split = min(spaces, key=lambda index: (max(visible_length(name[:index]), visible_length(name[index + 1 :])), -index))
+    return f"{name[:split]}\n{name[split + 1 :]}"
+
+
 def render_chart(
     path: Path,
     questionnaire: Questionnaire,
@@ -151,7 +166,7 @@ def render_chart(
     dimensions = list(result.dimensions)
     labels = []
     for dimension in dimensions:
-        name = textwrap.fill(dimension_name(dimension, chart_language), CHART_LABEL_WIDTH)
+        name = wrap_chart_label(dimension_name(dimension, chart_language))
         labels.append(f"{name}\n{_score_text(result.dimensions[dimension], chart_language)}")
     overall = _score_text(result.overall, chart_language)
     title = f"{_without_symbols(questionnaire.name[chart_language])} · {overall}/100"

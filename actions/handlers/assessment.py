@@ -5,11 +5,13 @@ Button commands (all start with ``assess``):
 - ``assess:start`` opens the sector choice, or offers to continue an open run;
 - ``assess:s:<questionnaire>`` starts a run; ``assess:a:<question>:<answer>`` answers;
 - ``assess:back``, ``assess:skip``, ``assess:pause``, ``assess:cancel`` (then
-  ``assess:cancel:yes`` or ``assess:cancel:no``), ``assess:resume``, ``assess:restart``.
+  ``assess:cancel:yes`` or ``assess:cancel:no``), ``assess:resume``, ``assess:restart``
+  (then ``assess:restart:yes`` when the run has answers).
 
 Typed messages during a run go through :func:`intercept`: an answer (number or text),
 a control word (back, skip, pause, cancel in any of the four languages), a question
-for the knowledge base (answered, then the current question is asked again), or
+for the knowledge base or an off-topic question (answered, then the current question
+is asked again), or
 something unclear (asked again; after two unclear messages the buttons and a way out
 are offered, and a third pauses the run and handles the message normally). All state
 is in the database, so a run survives restarts of Rasa and the action server.
@@ -17,6 +19,7 @@ is in the database, so a run survives restarts of Rasa and the action server.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from pathlib import Path
@@ -31,6 +34,7 @@ from actions.assessment.schema import Answer, Question, Questionnaire
 from actions.assessment.scoring import score
 from actions.context import TurnContext
 from actions.handlers.general import menu_buttons, unknown_button
+from actions.question_form import is_question_shaped
 from actions.registry import interceptor, on_cancel, on_command, on_intent
 from actions.reply import Reply
 from bot.i18n import gettext
@@ -44,13 +48,14 @@ COMMAND_PREFIX = "assess"
 #: ``users.pending_action`` values while a yes/no about a run is open.
 PENDING_RESUME = "assess:resume"
 PENDING_CANCEL = "assess:cancel"
+PENDING_RESTART = "assess:restart"
 #: An in-progress run untouched this long gets "continue where you left off?" instead of
 #: taking the next message as an answer.
 RESUME_PROMPT_AFTER = dt.timedelta(hours=1)
 #: Unclear messages in a row before the run is paused and the message handled normally.
 MAX_FAILED_ATTEMPTS = 2
 #: Intents answered by their own handler during a run, after which the question is asked again.
-SIDE_INTENTS = ("ask_question", "list_events")
+SIDE_INTENTS = ("ask_question", "list_events", "out_of_scope")
 SIDE_INTENT_MIN_CONFIDENCE = 0.6
 #: A typed text shorter than this (after folding) is taken as an attempted answer, not a question.
 MIN_QUESTION_CHARS = 10
@@ -134,7 +139,9 @@ def _sector_menu(context: TurnContext, questionnaires: dict[str, Questionnaire])
 
 def _no_open(context: TurnContext) -> list[Reply]:
     language = context.language
-    buttons = [(gettext("assess.button.start", language), "assess:start"), *menu_buttons(language)]
+    start = (gettext("assess.button.start", language), "assess:start")
+    # The menu's own self-assessment entry would be a second button for the same command.
+    buttons = [start, *(button for button in menu_buttons(language) if button[1] != start[1])]
     return [Reply(text=gettext("assess.no_open", language), language=language, buttons=buttons)]
 
 
@@ -151,12 +158,34 @@ def _resume_prompt(context: TurnContext, assessment: Assessment) -> list[Reply]:
     assessment.status = store.Status.PAUSED.value
     context.user.pending_action = PENDING_RESUME
     text = gettext("assess.resume_prompt", language, name=questionnaire.name[language], position=position, total=total)
-    buttons = [
+    return [Reply(text=text, language=language, buttons=_resume_buttons(language))]
+
+
+# The button lists below put the destructive choice last, as ``actions.router`` shows
+# it, so a typed number (see :func:`_pressed_number`) names the button shown under it.
+
+
+def _resume_buttons(language: str) -> list[tuple[str, str]]:
+    return [
         (gettext("assess.button.continue", language), "assess:resume"),
-        (gettext("assess.button.restart", language), "assess:restart"),
         (gettext("assess.button.menu", language), "core:menu"),
+        (gettext("assess.button.restart", language), "assess:restart"),
     ]
-    return [Reply(text=text, language=language, buttons=buttons)]
+
+
+def _cancel_buttons(language: str) -> list[tuple[str, str]]:
+    return [
+        (gettext("assess.button.cancel_no", language), "assess:cancel:no"),
+        (gettext("assess.button.pause", language), "assess:pause"),
+        (gettext("assess.button.cancel_yes", language), "assess:cancel:yes"),
+    ]
+
+
+def _restart_buttons(language: str) -> list[tuple[str, str]]:
+    return [
+        (gettext("assess.button.cancel_no", language), "assess:cancel:no"),
+        (gettext("assess.button.restart_yes", language), "assess:restart:yes"),
+    ]
 
 
 def _drop_unknown_questionnaire(context: TurnContext, assessment: Assessment) -> list[Reply]:
@@ -328,12 +357,29 @@ def _ask_cancel(context: TurnContext, assessment: Assessment) -> list[Reply]:
         return _cancel(context, assessment)
     language = context.language
     context.user.pending_action = PENDING_CANCEL
-    buttons = [
-        (gettext("assess.button.cancel_yes", language), "assess:cancel:yes"),
-        (gettext("assess.button.cancel_no", language), "assess:cancel:no"),
-        (gettext("assess.button.pause", language), "assess:pause"),
-    ]
+    buttons = _cancel_buttons(language)
     return [Reply(text=gettext("assess.cancel_confirm", language, count=answered), language=language, buttons=buttons)]
+
+
+def _ask_restart(context: TurnContext, assessment: Assessment | None) -> list[Reply]:
+    """Start over at once when nothing was answered; otherwise ask first, because answers are deleted."""
+    answered = len(store.answers_of(context.session, assessment)) if assessment is not None else 0
+    if assessment is None or answered == 0:
+        return _restart(context, assessment)
+    language = context.language
+    context.user.pending_action = PENDING_RESTART
+    buttons = _restart_buttons(language)
+    return [Reply(text=gettext("assess.restart_confirm", language, count=answered), language=language, buttons=buttons)]
+
+
+def _restart(context: TurnContext, assessment: Assessment | None) -> list[Reply]:
+    """Cancel the open run, deleting its answers, and show the sector choice."""
+    context.user.pending_action = None
+    if assessment is not None:
+        store.cancel(context.session, assessment)
+        logger.info("assessment %s cancelled to start over", assessment.id)
+    questionnaires = _questionnaires()
+    return _sector_menu(context, questionnaires) if questionnaires else _unavailable(context)
 
 
 def _cancel(context: TurnContext, assessment: Assessment) -> list[Reply]:
@@ -378,10 +424,9 @@ def assess_command(context: TurnContext) -> list[Reply]:
         chosen = questionnaires.get(arguments[0])
         return _start(context, chosen) if chosen else _sector_menu(context, questionnaires)
     if action == "restart":
-        if assessment is not None:
-            store.cancel(context.session, assessment)
-        questionnaires = _questionnaires()
-        return _sector_menu(context, questionnaires) if questionnaires else _unavailable(context)
+        if arguments == ["yes"]:
+            return _restart(context, assessment)
+        return _ask_restart(context, assessment)
     if action not in ("a", "back", "skip", "pause", "cancel", "resume"):
         return unknown_button(context)
     if assessment is None:
@@ -444,12 +489,21 @@ def start_assessment(context: TurnContext) -> list[Reply]:
 
 
 def _side_handler_replies(context: TurnContext) -> list[Reply] | None:
-    """Return the replies of the intent's own handler when the message is a side request (a question)."""
-    if context.intent not in SIDE_INTENTS or context.confidence < SIDE_INTENT_MIN_CONFIDENCE:
-        return None
+    """Return the replies to a side request (a question) during a run, or None for anything else.
+
+    A side intent at :data:`SIDE_INTENT_MIN_CONFIDENCE` goes to its own handler. A message
+    shaped like a question ("How do I reduce offcuts?") goes to the knowledge base when
+    NLU read no other intent at that confidence.
+    """
     if len(fold(context.text)) < MIN_QUESTION_CHARS:
         return None
-    handler = registry.INTENTS.get(context.intent)
+    confident = context.confidence >= SIDE_INTENT_MIN_CONFIDENCE
+    if context.intent in SIDE_INTENTS and confident:
+        handler = registry.INTENTS.get(context.intent or "")
+    elif is_question_shaped(context.text) and (context.intent in (*SIDE_INTENTS, "nlu_fallback", None) or not confident):
+        handler = registry.INTENTS.get("ask_question")
+    else:
+        return None
     if handler is None:
         return None
     return _run_other_handler(context, handler)
@@ -475,17 +529,22 @@ def intercept(context: TurnContext) -> list[Reply] | None:
     user = context.user
     assessment = store.open_assessment(context.session, user.id)
     pending = user.pending_action
-    if pending in (PENDING_RESUME, PENDING_CANCEL):
+    if pending in (PENDING_RESUME, PENDING_CANCEL, PENDING_RESTART):
         user.pending_action = None
     if assessment is None:
         return None
 
+    pressed = _pressed_number(context, pending)
+    if pressed is not None:
+        return pressed
+    if pending == PENDING_RESTART and context.intent in YES_NO_INTENTS:
+        if context.intent == "affirm":
+            return _restart(context, assessment)
+        return _show_current(context, assessment, [gettext("assess.back_to_assessment", context.language), ""])
     if pending == PENDING_CANCEL and context.intent in YES_NO_INTENTS:
         if context.intent == "affirm":
             return _cancel(context, assessment)
         return _show_current(context, assessment, [gettext("assess.back_to_assessment", context.language), ""])
-    if pending == PENDING_RESUME and parse_number(context.text) == 1:
-        return _show_current(context, assessment)  # "1" names the first button, Continue
     if pending == PENDING_RESUME and context.intent in YES_NO_INTENTS:
         if context.intent == "affirm":
             return _show_current(context, assessment)
@@ -501,6 +560,23 @@ def intercept(context: TurnContext) -> list[Reply] | None:
         before = _side_handler_replies(context) or (_greeting(context) if context.intent == "greet" else [])
         return before + _resume_prompt(context, assessment)
     return _typed_answer(context, assessment)
+
+
+def _pressed_number(context: TurnContext, pending: str | None) -> list[Reply] | None:
+    """Press the button whose number was typed at a yes/no question of a run ("3" at "continue?").
+
+    Returns None when ``pending`` is no question of a run, or the text is no number of one of its buttons.
+    """
+    buttons_of = {PENDING_RESUME: _resume_buttons, PENDING_CANCEL: _cancel_buttons, PENDING_RESTART: _restart_buttons}
+    if pending not in buttons_of:
+        return None
+    number = parse_number(context.text)
+    buttons = buttons_of[pending](context.language)
+    if number is None or not 1 <= number <= len(buttons):
+        return None
+    command = buttons[number - 1][1]
+    logger.info("user %s typed %d at %s: pressing %s", context.user.id, number, pending, command)
+    return registry.COMMANDS[command.split(":", 1)[0]](dataclasses.replace(context, command=command))
 
 
 def _greeting(context: TurnContext) -> list[Reply]:

@@ -19,19 +19,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from actions.assessment.store import Status as AssessmentStatus
 from actions.context import TurnContext
+from actions.handlers.event_filters import SEVERAL, named_country, named_sector
 from actions.handlers.general import menu_buttons, unknown_button
 from actions.registry import on_command, on_intent
 from actions.reply import Reply
 from bot.events.audience import subscription_covers
 from bot.events.catalogue import localized, upcoming_events
 from bot.events.ical import write_event_ics
+from bot.events.ids import parse_database_integer
 from bot.events.presentation import (
     country_label,
     event_card,
@@ -48,7 +50,7 @@ from bot.scheduler import ledger
 from bot.scheduler.planning import plan_event
 from bot.scheduler.policy import ReminderPolicy
 from bot.settings import get_settings
-from bot.storage.models import Event, EventReminder, ReminderDelivery, Subscription
+from bot.storage.models import Assessment, Event, EventReminder, ReminderDelivery, Subscription
 from bot.storage.types import utc_now
 
 logger = logging.getLogger(__name__)
@@ -59,12 +61,6 @@ PAGE_SIZE = 3
 ANY = "any"
 LIST_MODE = "list"
 SUBSCRIBE_MODE = "sub"
-#: Largest id or page number a button command may carry: PostgreSQL's INTEGER maximum,
-#: the narrowest id column of the supported databases. A larger value cannot name a
-#: row, and the database would raise on it (SQLite past 2**63 - 1, PostgreSQL past this).
-MAX_COMMAND_INTEGER = 2**31 - 1
-#: ASCII digits only: ``str.isdigit`` also accepts characters such as "²" that ``int`` rejects.
-_COMMAND_INTEGER = re.compile(r"[0-9]{1,10}")
 
 
 # ---------------------------------------------------------------------- helpers
@@ -83,19 +79,6 @@ def _filter_value(raw: str | None, allowed: tuple[str, ...] | list[str]) -> str 
 
 def _code(value: str | None) -> str:
     return value or ANY
-
-
-def parse_command_integer(field: str) -> int | None:
-    """Return the id or page number in a button command field, or None when it is not one.
-
-    Buttons come back from the client, so a field may contain anything. A value outside
-    0..MAX_COMMAND_INTEGER, or with other characters than ASCII digits, gives None, and the
-    caller replies as for a missing row instead of passing the value to the database.
-    """
-    if _COMMAND_INTEGER.fullmatch(field) is None:
-        return None
-    value = int(field)
-    return value if value <= MAX_COMMAND_INTEGER else None
 
 
 def _event_buttons(event: Event, language: str, *, details: bool = True) -> list[tuple[str, str]]:
@@ -121,7 +104,49 @@ def _user_country(context: TurnContext) -> str | None:
 
 
 def _user_sector(context: TurnContext) -> str | None:
-    return _filter_value(context.entity("sector") or context.user.sector, SECTORS)
+    """Return the sector of the owner's latest completed self-assessment, else the sector stored on the user.
+
+    ``users.sector`` keeps the first sector the owner chose, even from a run they
+    cancelled, so a completed run describes the business better.
+    """
+    assessed = context.session.scalars(
+        select(Assessment.sector)
+        .where(
+            Assessment.user_id == context.user.id,
+            Assessment.status == AssessmentStatus.COMPLETED.value,
+            Assessment.sector.in_(SECTORS),
+        )
+        .order_by(Assessment.completed_at.desc(), Assessment.id.desc())
+        .limit(1)
+    ).first()
+    return assessed or _filter_value(context.user.sector, SECTORS)
+
+
+def _requested_filter(context: TurnContext) -> tuple[str | None, str | None]:
+    """Return (sector, country) for a typed events request; None means any.
+
+    A sector or country named in the message comes first, then NLU's sector entity,
+    then the owner's defaults. A message that names several countries (or sectors)
+    lists all of them. A button press has no text of its own to read, so it gets
+    the defaults.
+    """
+    sector, country = _user_sector(context), _user_country(context)
+    if context.command is not None:
+        return sector, country
+    named = named_sector(context.text)
+    entity = _filter_value(context.entity("sector"), SECTORS)
+    if named == SEVERAL:
+        sector = None
+    elif named is not None:
+        sector = named
+    elif entity is not None:
+        sector = entity
+    named = named_country(context.text)
+    if named == SEVERAL:
+        country = None
+    elif named is not None:
+        country = named
+    return sector, country
 
 
 def _find_subscription(session: Session, user_id: int, sector: str | None, country: str | None) -> Subscription | None:
@@ -176,8 +201,9 @@ def list_page(context: TurnContext, sector: str | None, country: str | None, pag
 
 @on_intent("list_events")
 def list_events(context: TurnContext) -> list[Reply]:
-    """Show upcoming events for the owner's sector and country."""
-    return list_page(context, _user_sector(context), _user_country(context), 0)
+    """Show upcoming events for the sector and country named in the message, else the owner's."""
+    sector, country = _requested_filter(context)
+    return list_page(context, sector, country, 0)
 
 
 def _cancel_choice_button(language: str, sector: str | None, country: str | None) -> tuple[str, str]:
@@ -220,7 +246,7 @@ def cancel_choice(context: TurnContext, sector: str | None, country: str | None)
 
 
 def _load_event(context: TurnContext, field: str) -> Event | None:
-    event_id = parse_command_integer(field)
+    event_id = parse_database_integer(field)
     return context.session.get(Event, event_id) if event_id is not None else None
 
 
@@ -369,8 +395,9 @@ def subscribe(context: TurnContext, sector: str | None, country: str | None) -> 
 
 @on_intent("subscribe_events")
 def subscribe_intent(context: TurnContext) -> list[Reply]:
-    """Offer a subscription to the owner's sector and country."""
-    return ask_subscription(context, _user_sector(context), _user_country(context))
+    """Offer a subscription to the sector and country named in the message, else the owner's."""
+    sector, country = _requested_filter(context)
+    return ask_subscription(context, sector, country)
 
 
 def show_subscriptions(context: TurnContext) -> list[Reply]:
@@ -419,7 +446,7 @@ def unsubscribe_intent(context: TurnContext) -> list[Reply]:
 def unsubscribe(context: TurnContext, field: str) -> list[Reply]:
     """Delete one of the owner's subscriptions (queued messages it caused are not sent)."""
     language = context.language
-    subscription_id = parse_command_integer(field)
+    subscription_id = parse_database_integer(field)
     subscription = context.session.get(Subscription, subscription_id) if subscription_id is not None else None
     if subscription is None or subscription.user_id != context.user.id:
         return [Reply(text=gettext("events.unsubscribe.nothing", language), language=language), *show_subscriptions(context)]
@@ -476,7 +503,7 @@ def events_command(context: TurnContext) -> list[Reply]:
 
     if action == "list" and not fields:
         return list_events(context)
-    page = parse_command_integer(fields[2]) if action == "list" and len(fields) == 3 else None
+    page = parse_database_integer(fields[2]) if action == "list" and len(fields) == 3 else None
     if page is not None:
         sector, country = _filter_value(fields[0], SECTORS), _filter_value(fields[1], countries)
         _remember_filter(context, sector, country)

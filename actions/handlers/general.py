@@ -9,7 +9,7 @@ import logging
 from sqlalchemy import delete
 
 from actions import registry
-from actions.assessment.matching import fold
+from actions.assessment.matching import Control, fold, match_control
 from actions.context import TurnContext
 from actions.registry import on_command, on_intent
 from actions.reply import Reply
@@ -49,6 +49,12 @@ PENDING_ANSWER_COMMANDS = {
 #: A typed yes confirms a /deletedata request, or agrees to the privacy notice, only at
 #: this NLU confidence or above. A vaguer yes gets the buttons again.
 CLEAR_YES_CONFIDENCE = 0.8
+#: Below this NLU confidence a cancel request with nothing open to cancel is searched as
+#: a question. NLU reads odd text (even "Robert'); DROP TABLE question_log;--", 0.43) as
+#: cancel, and "nothing to cancel" does not answer it.
+MIN_CANCEL_CONFIDENCE = 0.5
+#: Typed command that shows the privacy notice again.
+PRIVACY_COMMAND = "/privacy"
 #: Catalogue message whose texts list the words that resume a paused self-assessment.
 RESUME_WORDS_MESSAGE = "assess.words.resume"
 
@@ -82,11 +88,22 @@ def privacy_notice(context: TurnContext) -> Reply:
     )
 
 
+def is_first_turn(context: TurnContext) -> bool:
+    """Return True in the user's first turn: ``users.last_seen_at`` is set only after each turn's handlers."""
+    return context.user.last_seen_at is None
+
+
 @on_intent("greet")
 def greet(context: TurnContext) -> list[Reply]:
+    """Greet with the menu, and with the privacy notice in the user's first turn only.
+
+    NOTE: ``users`` stores an agreement (``consent_at``) but no decline, so the notice
+    comes only with a first greeting and on /privacy. A user whose first message was no
+    greeting sees it only after typing /privacy.
+    """
     language = context.language
     replies = [Reply(text=gettext("core.greeting", language), language=language, buttons=menu_buttons(language))]
-    if context.user.consent_at is None:
+    if context.user.consent_at is None and is_first_turn(context):
         replies.append(privacy_notice(context))
     return replies
 
@@ -106,6 +123,19 @@ def thanks(context: TurnContext) -> list[Reply]:
     return [
         Reply(text=gettext("core.thanks", context.language), language=context.language, buttons=menu_buttons(context.language))
     ]
+
+
+def typed_command(context: TurnContext) -> list[Reply]:
+    """Reply to a typed ``/command`` that is no intent payload: /privacy, or any unknown one."""
+    if context.text.strip().casefold() == PRIVACY_COMMAND:
+        return [privacy_notice(context)]
+    return unknown_command(context)
+
+
+def nothing_open(context: TurnContext) -> list[Reply]:
+    """Reply to "back", "skip" or "pause" when no flow is open to take it."""
+    language = context.language
+    return [Reply(text=gettext("core.nothing_open", language), language=language, buttons=menu_buttons(language))]
 
 
 def unknown_command(context: TurnContext) -> list[Reply]:
@@ -249,11 +279,23 @@ def answer_pending(context: TurnContext) -> list[Reply]:
 
 @on_intent("cancel")
 def cancel(context: TurnContext) -> list[Reply]:
+    """Close the open flow, or reply that nothing is open.
+
+    With nothing to cancel, a back, skip or pause word gets :func:`nothing_open`, and a
+    request below :data:`MIN_CANCEL_CONFIDENCE` is searched as a question.
+    """
     context.user.pending_action = None
     for hook in registry.CANCEL_HOOKS:
         replies = hook(context)
         if replies is not None:
             return replies
+    control = match_control(context.text)
+    if control is not None and control is not Control.CANCEL:
+        return nothing_open(context)
+    typed_payload = context.text.lstrip().startswith("/")
+    if control is None and context.confidence < MIN_CANCEL_CONFIDENCE and not typed_payload:
+        logger.info("cancel at %.2f from %s with nothing open: searched as a question", context.confidence, context.sender_id)
+        return registry.INTENTS["ask_question"](context)
     return [
         Reply(
             text=gettext("core.nothing_to_cancel", context.language),

@@ -5,6 +5,9 @@ event, each with Remind me, Add to calendar and Details, and then a message with
 navigation buttons. The console numbers the buttons of the whole turn from 1, in the
 order it prints them, so ``#N`` presses any button on the screen. Telegram does not use
 these numbers, because each of its messages carries its own inline keyboard.
+
+A wrong ``#N`` gets an error in the language of the latest replies (their ``language``
+metadata), because the person at the console reads the bot in that language.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from rich.console import Console
 
 from bot.channels.base import OutgoingMessage
 from bot.commands import command_payload
+from bot.i18n import gettext
 
 #: A line ``#N`` presses button N (from 1) of the latest turn that had buttons.
 BUTTON_LINE = re.compile(r"^#(\d+)$")
@@ -29,21 +33,28 @@ def turn_buttons(replies: list[OutgoingMessage]) -> list[tuple[str, str]]:
     return [(button.title, button.payload) for reply in replies for button in reply.buttons]
 
 
-def resolve_input(line: str, latest_buttons: list[tuple[str, str]]) -> tuple[str, str]:
+def turn_language(replies: list[OutgoingMessage]) -> str | None:
+    """Return the language of one turn's replies (the last one that names it), or None."""
+    return next((reply.language for reply in reversed(replies) if reply.language), None)
+
+
+def resolve_input(line: str, latest_buttons: list[tuple[str, str]], language: str | None = None) -> tuple[str, str]:
     """Return (text to send, what to echo) for a typed or scripted line.
 
     ``latest_buttons`` are the :func:`turn_buttons` of the latest turn that had any.
-    A slash command becomes its Rasa payload, and other text is sent unchanged.
+    A slash command becomes its Rasa payload, and other text is sent unchanged. A ``#N``
+    with no button N raises :class:`ButtonNotFoundError` with a message in ``language``
+    (the :func:`turn_language` of the latest turn; None means English).
     """
     match = BUTTON_LINE.match(line.strip())
     if not match:
         return command_payload(line) or line, line
     number = int(match.group(1))
+    typed = line.strip()
+    if not latest_buttons:
+        raise ButtonNotFoundError(gettext("core.console.no_buttons", language, typed=typed))
     if not 1 <= number <= len(latest_buttons):
-        raise ButtonNotFoundError(
-            f"{line.strip()}: no such button, because the latest turn with buttons has {len(latest_buttons)} button(s). "
-            "Type # and a number shown in brackets"
-        )
+        raise ButtonNotFoundError(gettext("core.console.no_such_button", language, typed=typed, count=len(latest_buttons)))
     title, payload = latest_buttons[number - 1]
     return payload, title
 

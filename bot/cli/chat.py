@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from bot.channels.base import IncomingMessage
-from bot.channels.console import ButtonNotFoundError, print_replies, resolve_input, turn_buttons
+from bot.channels.console import ButtonNotFoundError, print_replies, resolve_input, turn_buttons, turn_language
 from bot.conversation import Conversation
 from bot.rasa_client import RasaClient
 from bot.services import running_services
@@ -25,19 +25,21 @@ CHANNEL = "console"
 
 async def _run_script(conversation: Conversation, lines: list[str], user: str, as_json: bool, console: Console) -> int:
     latest_buttons: list[tuple[str, str]] = []
+    latest_language: str | None = None
     failures = 0
     for raw in lines:
         line = raw.rstrip("\n")
         if not line.strip():
             continue
         try:
-            text, _shown = resolve_input(line, latest_buttons)
+            text, _shown = resolve_input(line, latest_buttons, latest_language)
         except ButtonNotFoundError as error:
             failures += 1
             print(json.dumps({"input": line, "error": str(error), "replies": []}, ensure_ascii=False), flush=True)
             continue
         replies = await conversation.handle(IncomingMessage(channel=CHANNEL, external_id=user, text=text))
         latest_buttons = turn_buttons(replies) or latest_buttons
+        latest_language = turn_language(replies) or latest_language
         if as_json:
             print(json.dumps({"input": line, "replies": [reply.to_json() for reply in replies]}, ensure_ascii=False), flush=True)
         else:
@@ -49,6 +51,7 @@ async def _run_script(conversation: Conversation, lines: list[str], user: str, a
 async def _interactive(conversation: Conversation, user: str, console: Console) -> None:
     console.print("SPIN Assistant: type a message, #N to press the button shown as [#N], Ctrl-D to quit.", style="bold")
     latest_buttons: list[tuple[str, str]] = []
+    latest_language: str | None = None
     while True:
         try:
             line = await asyncio.to_thread(input, "you> ")
@@ -58,12 +61,13 @@ async def _interactive(conversation: Conversation, user: str, console: Console) 
         if not line.strip():
             continue
         try:
-            text, _shown = resolve_input(line, latest_buttons)
+            text, _shown = resolve_input(line, latest_buttons, latest_language)
         except ButtonNotFoundError as error:
-            console.print(str(error), style="red")
+            console.print(str(error), style="red", markup=False)
             continue
         replies = await conversation.handle(IncomingMessage(channel=CHANNEL, external_id=user, text=text))
         latest_buttons = turn_buttons(replies) or latest_buttons
+        latest_language = turn_language(replies) or latest_language
         print_replies(console, replies)
 
 

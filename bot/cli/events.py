@@ -212,14 +212,23 @@ def _language_pairs(values: list[str], option: str) -> dict[str, str | None]:
 
 @app.command("cancel")
 def cancel(
-    event_id: int = typer.Argument(..., help="Event id (see `spin events list`)."),
+    event_text: str = typer.Argument(..., metavar="EVENT_ID", help="Event id (see `spin events list`)."),
     url: str = typer.Option("", "--db", help="SQLAlchemy URL; default: DATABASE_URL or SQLite in var/."),
 ) -> None:
     """Cancel an event; everyone who follows it gets one cancellation notice."""
     from bot.events.catalogue import EventNotFoundError, cancel_event
+    from bot.events.ids import MAX_DATABASE_INTEGER, parse_database_integer
     from bot.storage.db import session_scope
     from bot.storage.types import utc_now
 
+    event_id = parse_database_integer(event_text)
+    if event_id is None:
+        typer.echo(
+            f"error: event id {event_text!r} is invalid: give a whole number from 1 to {MAX_DATABASE_INTEGER}, "
+            "as `spin events list` shows",
+            err=True,
+        )
+        raise typer.Exit(1)
     try:
         with session_scope(_engine(url)) as session:
             result = cancel_event(session, event_id, utc_now(), _policy())

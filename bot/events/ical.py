@@ -31,6 +31,7 @@ from bot.events.records import (
     InvalidEventError,
     build_record,
 )
+from bot.i18n import gettext
 from bot.settings import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES
 from bot.storage.models import Event
 
@@ -242,6 +243,9 @@ def event_ics(event: Event, language: str, stamp: dt.datetime) -> bytes:
         details.append(event.organiser)
     if event.url:
         details.append(event.url)
+    if event.is_sample:
+        # The same notice as the chat's details, so a sample is never taken for a real event.
+        details.append(gettext("events.details.sample", language))
     description = "\n\n".join(part for part in details if part)
     if description:
         component.add("description", description, parameters={"LANGUAGE": language})

@@ -158,3 +158,18 @@ def test_low_confidence_action_intent_treated_as_question(chat: ChatDriver) -> N
 
     assert replies[0].text not in {gettext("core.delete.confirm", "en"), gettext("core.handoff.unavailable", "en")}
     assert "Traceback" not in replies[0].text
+
+
+def test_glue_question_not_read_as_subscription(chat: ChatDriver) -> None:
+    replies = chat.say("Are solvent-based shoe glues dangerous for my workers?")
+
+    subscribe_prefix = gettext("events.subscribe.confirm", "en", filter="").partition("?")[0]
+    for reply in replies:
+        assert not reply.text.startswith(subscribe_prefix), reply.text
+    assert replies[-1].sources or replies[-1].text.startswith(gettext("kb.not_sure", "en"))
+
+
+def test_start_self_assessment_shows_sectors(chat: ChatDriver) -> None:
+    replies = chat.say("start self assessment")
+
+    assert replies[-1].text == gettext("assess.choose_sector", "en")

@@ -20,8 +20,8 @@ def test_privacy_agreement_after_old_delete_request_keeps_data(chat: ChatDriver)
     confirm = chat.say("/deletedata")
     assert confirm[0].text == gettext("core.delete.confirm", "vi")
     chat.say("Làm sao để giảm bao bì nhựa cho bánh kẹo?")
-    greeting = chat.say("Xin chào")
-    assert greeting[-1].text == gettext("core.privacy_notice", "vi")
+    notice = chat.say("/privacy")
+    assert notice[-1].text == gettext("core.privacy_notice", "vi")
 
     replies = chat.say("đồng ý")
 

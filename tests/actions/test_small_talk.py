@@ -35,3 +35,22 @@ def test_unknown_command_in_user_language(chat: ChatDriver) -> None:
     replies = chat.say("/unknown")
 
     assert replies[0].text == gettext("core.unknown_command", "vi")
+
+
+def test_privacy_notice_not_repeated_after_decline(chat: ChatDriver) -> None:
+    first = chat.say("Hello there")
+    assert first[-1].text == gettext("core.privacy_notice", "en")
+    chat.say("#2")
+
+    replies = chat.say("Hello there")
+
+    assert [reply.text for reply in replies] == [gettext("core.greeting", "en")]
+
+
+def test_privacy_command_shows_notice(chat: ChatDriver) -> None:
+    chat.say("Hello there")
+    chat.say("#2")
+
+    replies = chat.say("/privacy")
+
+    assert replies[0].text == gettext("core.privacy_notice", "en")

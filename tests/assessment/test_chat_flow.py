@@ -331,6 +331,19 @@ def test_old_buttons_after_cancel(make_owner: OwnerFactory) -> None:
     assert gettext("assess.no_open", "en") in owner.text
 
 
+@pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+def test_no_open_run_offers_one_start(make_owner: OwnerFactory, language: str) -> None:
+    owner = make_owner(language=language)
+
+    owner.press("assess:skip")
+
+    assert gettext("assess.no_open", language) in owner.text
+    commands = [command for _title, command in owner.buttons]
+    assert commands.count("assess:start") == 1, owner.buttons
+    assert (gettext("assess.button.start", language), "assess:start") in owner.buttons
+    assert gettext("core.menu.assess", language) not in [title for title, _command in owner.buttons]
+
+
 def test_stale_button_asks_current_question(make_owner: OwnerFactory) -> None:
     owner = make_owner()
     owner.press("assess:s:general")
@@ -433,6 +446,9 @@ def test_old_sector_button_keeps_open_run(make_owner: OwnerFactory) -> None:
     assert owner.assessment().questionnaire_id == "general"
     assert owner.answers()["c_mat"].answer_id == "b"
     owner.press("assess:restart")
+    assert gettext("assess.restart_confirm", "en", count=1) in owner.text
+    assert owner.assessment().status != "cancelled"
+    owner.press("assess:restart:yes")
     assert owner.assessment().status == "cancelled"
     assert gettext("assess.choose_sector", "en") in owner.text
 

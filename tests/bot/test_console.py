@@ -8,7 +8,9 @@ import pytest
 from rich.console import Console
 
 from bot.channels.base import Button, OutgoingMessage
-from bot.channels.console import ButtonNotFoundError, print_replies, resolve_input, turn_buttons
+from bot.channels.console import ButtonNotFoundError, print_replies, resolve_input, turn_buttons, turn_language
+from bot.i18n import gettext
+from bot.settings import SUPPORTED_LANGUAGES
 
 
 def _event_list_turn() -> list[OutgoingMessage]:
@@ -55,3 +57,50 @@ def test_printed_numbers_press_same_buttons() -> None:
 
 def test_turn_without_buttons_has_none() -> None:
     assert turn_buttons([OutgoingMessage(text="Here is your calendar file.")]) == []
+
+
+@pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+def test_wrong_number_error_in_reply_language(language: str) -> None:
+    replies = [
+        OutgoingMessage(text="…", language=language),
+        OutgoingMessage(text="…", buttons=[Button("A", "/a"), Button("B", "/b")], language=language),
+    ]
+
+    with pytest.raises(ButtonNotFoundError) as raised:
+        resolve_input("#7", turn_buttons(replies), turn_language(replies))
+
+    assert str(raised.value) == gettext("core.console.no_such_button", language, typed="#7", count=2)
+    assert "#7" in str(raised.value)
+    assert "2" in str(raised.value)
+
+
+@pytest.mark.parametrize("language", ["vi", "km", "lo"])
+def test_wrong_number_error_not_english(language: str) -> None:
+    with pytest.raises(ButtonNotFoundError) as raised:
+        resolve_input("#3", [("A", "/a")], language)
+
+    assert "no such button" not in str(raised.value)
+    assert str(raised.value) != gettext("core.console.no_such_button", "en", typed="#3", count=1)
+
+
+def test_english_error_counts_buttons() -> None:
+    with pytest.raises(ButtonNotFoundError) as one:
+        resolve_input("#2", [("A", "/a")])
+    with pytest.raises(ButtonNotFoundError) as five:
+        resolve_input("#9", [("A", "/a")] * 5, "en")
+
+    assert "has 1 button." in str(one.value)
+    assert "has 5 buttons." in str(five.value)
+
+
+@pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+def test_number_before_any_buttons(language: str) -> None:
+    with pytest.raises(ButtonNotFoundError) as raised:
+        resolve_input("#1", [], language)
+
+    assert str(raised.value) == gettext("core.console.no_buttons", language, typed="#1")
+
+
+def test_turn_language_from_metadata() -> None:
+    assert turn_language([OutgoingMessage(text="a", language="km"), OutgoingMessage(text="b")]) == "km"
+    assert turn_language([OutgoingMessage(text="a")]) is None

@@ -17,12 +17,13 @@ import actions.handlers.events as events_handlers
 from actions.context import TurnContext
 from actions.reply import Reply
 from actions.router import load_handlers, route
+from bot.events.importer import import_events
 from bot.i18n import gettext
 from bot.scheduler import ledger
 from bot.scheduler.policy import ReminderPolicy
-from bot.settings import get_settings
+from bot.settings import PROJECT_ROOT, get_settings
 from bot.storage.db import session_scope
-from bot.storage.models import EventReminder, ReminderDelivery, Subscription, User
+from bot.storage.models import Assessment, Event, EventReminder, ReminderDelivery, Subscription, User
 from bot.storage.types import utc_now
 from tests.events.conftest import add_event, add_user
 
@@ -214,6 +215,7 @@ def test_calendar_file_is_valid_ics(db_engine: Engine, catalogue: dict[str, int]
     [vevent] = calendar.walk("VEVENT")
     assert str(vevent.get("UID")) == "la-f"
     assert vevent.get("DTSTART").dt.tzinfo.key == "Asia/Vientiane"
+    assert str(vevent.get("DESCRIPTION")).count(gettext("events.details.sample", "km")) == 1
     assert reply.to_rasa()["json_message"]["spin"]["document"] == str(path)
 
 
@@ -396,3 +398,132 @@ def test_country_choice_can_be_cancelled(db_engine: Engine, catalogue: dict[str,
     assert choice.buttons[-1] == (gettext("events.button.cancel", "en"), "events:cancel:textiles:any")
     assert cancelled.text == gettext("events.choice_cancelled", "en")
     assert cancelled.buttons[0][1] == "events:list:textiles:any:0"
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("en", "what events are coming up in Laos?"),
+        ("vi", "su kien sap toi o Lao"),
+        ("vi", "Sự kiện sắp tới ở Lào"),
+        ("vi", "có sự kiện nào ở Viêng Chăn không"),
+        ("km", "មានព្រឹត្តិការណ៍អ្វីខ្លះនៅឡាវ"),
+        ("lo", "ມີງານຫຍັງແດ່ຢູ່ປະເທດລາວ"),
+    ],
+)
+def test_list_filtered_by_country_in_text(db_engine: Engine, catalogue: dict[str, int], language: str, text: str) -> None:
+    turns = user_turns(db_engine, f"country-{language}-{len(text)}", language=language, country="vn")
+
+    replies = turns.say("list_events", text)
+
+    assert (
+        gettext(
+            "events.filter",
+            language,
+            sector=gettext("events.sector.all", language),
+            country=gettext("events.country.la", language),
+        )
+        in replies[0].text
+    )
+    assert [reply.buttons[0][1] for reply in replies[1:-1]] == [f"events:remind:{catalogue['la-food']}"]
+    assert "events:ask:any:la" in commands(replies[-1:])
+
+
+def test_labour_safety_is_not_laos(db_engine: Engine, catalogue: dict[str, int]) -> None:
+    turns = user_turns(db_engine, "labour", language="vi", country="vn")
+
+    replies = turns.say("list_events", "sự kiện về an toàn lao động")
+
+    assert "events:ask:any:vn" in commands(replies[-1:])
+
+
+def test_two_countries_in_text_list_all(db_engine: Engine, catalogue: dict[str, int]) -> None:
+    turns = user_turns(db_engine, "two-countries", country="vn")
+
+    replies = turns.say("list_events", "events in Cambodia or Laos")
+
+    assert "events:ask:any:any" in commands(replies[-1:])
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "expected"),
+    [
+        ("vi", "dang ky nhan tin su kien do go", "furniture"),
+        ("vi", "đăng ký nhận tin sự kiện đồ gỗ ở Campuchia", "furniture:kh"),
+        ("en", "notify me about new packaging events in Vietnam", "packaging:vn"),
+        ("km", "ជូនដំណឹងខ្ញុំពីព្រឹត្តិការណ៍គ្រឿងសង្ហារិម", "furniture"),
+    ],
+)
+def test_subscribe_uses_sector_in_text(db_engine: Engine, language: str, text: str, expected: str) -> None:
+    turns = user_turns(db_engine, f"sub-{language}-{len(text)}", language=language, sector="food", country="la")
+
+    [offer] = turns.say("subscribe_events", text)
+
+    sector, _, country = expected.partition(":")
+    assert offer.buttons[0][1] == f"events:sub:{sector}:{country or 'la'}"
+
+
+def test_sector_entity_yields_to_text(db_engine: Engine) -> None:
+    turns = user_turns(db_engine, "entity", language="vi", sector="food")
+
+    [offer] = turns.say("subscribe_events", "dang ky nhan tin su kien do go", sector="food")
+
+    assert offer.buttons[0][1] == "events:sub:furniture:any"
+
+
+def _add_run(engine: Engine, user_id: int, sector: str, status: str, completed_at: dt.datetime | None) -> None:
+    with session_scope(engine) as session:
+        session.add(
+            Assessment(
+                user_id=user_id,
+                questionnaire_id=sector,
+                questionnaire_version="1",
+                sector=sector,
+                language="vi",
+                status=status,
+                completed_at=completed_at,
+            )
+        )
+
+
+def test_list_sector_from_completed_run(db_engine: Engine, catalogue: dict[str, int], now: dt.datetime) -> None:
+    # The owner started textiles first (stored on the user), cancelled it, then completed furniture.
+    turns = user_turns(db_engine, "assessed", language="vi", sector="textiles", country="vn")
+    _add_run(db_engine, turns.user_id, "general", "completed", now)
+    _add_run(db_engine, turns.user_id, "furniture", "completed", now - dt.timedelta(days=1))
+    _add_run(db_engine, turns.user_id, "textiles", "completed", now - dt.timedelta(days=30))
+    _add_run(db_engine, turns.user_id, "textiles", "cancelled", None)
+
+    listed = turns.say("list_events", "co su kien nao sap toi")
+    offer = turns.say("subscribe_events", "bao cho toi khi co su kien moi")
+
+    assert "events:ask:furniture:vn" in commands(listed[-1:])
+    assert offer[0].buttons[0][1] == "events:sub:furniture:vn"
+
+
+def test_list_sector_without_completed_run(db_engine: Engine, catalogue: dict[str, int]) -> None:
+    turns = user_turns(db_engine, "not-assessed", sector="textiles", country="vn")
+    _add_run(db_engine, turns.user_id, "furniture", "cancelled", None)
+
+    listed = turns.say("list_events", "what events are coming up")
+
+    assert "events:ask:textiles:vn" in commands(listed[-1:])
+
+
+#: Words of the sample notice that say the event will not take place.
+NOT_TAKING_PLACE = {"en": "will not take place", "vi": "sẽ không diễn ra", "km": "មិនប្រព្រឹត្តទៅ", "lo": "ບໍ່ຖືກຈັດຂຶ້ນ"}
+
+
+@pytest.mark.parametrize("language", ["vi", "en", "km", "lo"])
+@pytest.mark.parametrize("sample_file", ["samples.csv", "samples.ics"])
+def test_sample_notice_shown_once(db_engine: Engine, policy: ReminderPolicy, language: str, sample_file: str) -> None:
+    with session_scope(db_engine) as session:
+        import_events(session, PROJECT_ROOT / "knowledge_base" / "events" / sample_file, utc_now(), policy)
+        event_ids = session.scalars(select(Event.id)).all()
+    turns = user_turns(db_engine, f"notice-{language}", language=language)
+
+    assert event_ids
+    for event_id in event_ids:
+        [details] = turns.press(f"events:details:{event_id}")
+        assert details.text.count(gettext("events.details.sample", language)) == 1
+        assert details.text.lower().count(NOT_TAKING_PLACE[language]) == 1, details.text

@@ -313,3 +313,18 @@ def test_cli_import_list_add_cancel(db_engine: Engine, tmp_path: Path) -> None:
     assert "event 999999 not found" in missing.stderr
     assert invalid.exit_code == 1
     assert "kind 'party' is invalid" in invalid.stderr
+
+
+@pytest.mark.parametrize("event_id", ["99999999999999999999", "2147483648", "abc", "４２", "12.5"])
+def test_cli_cancel_rejects_impossible_id(db_engine: Engine, event_id: str) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli.events import app
+
+    url = db_engine.url.render_as_string(hide_password=False)
+
+    result = CliRunner().invoke(app, ["cancel", event_id, "--db", url])
+
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert f"event id {event_id!r} is invalid: give a whole number from 1 to 2147483647" in result.stderr
