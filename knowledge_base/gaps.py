@@ -19,13 +19,15 @@ from sqlalchemy.orm import Session
 from bot.storage.models import QuestionLog
 from nlu.text import normalize
 
-#: Answered questions whose confidence is below this count as low-confidence. Per-group
-#: decline thresholds are 0.48-0.65 (knowledge_base.retrieval.E5_CALIBRATION), so 0.7
-#: catches answers that only just passed.
-LOW_CONFIDENCE_BELOW = 0.7
+#: Answered questions whose confidence is below this count as low-confidence. The
+#: confidence is the decline model's probability (knowledge_base/decline_model.json),
+#: which declines below about 0.70, so 0.85 catches answers that only just passed.
+LOW_CONFIDENCE_BELOW = 0.85
 #: Example questions listed per group.
 EXAMPLES_PER_GROUP = 10
 NO_SECTOR = "-"
+#: Shown for logged questions whose text was not kept, because the user gave no consent.
+TEXT_NOT_KEPT_LABEL = "(text not kept: no consent)"
 
 
 @dataclasses.dataclass
@@ -89,7 +91,7 @@ def gap_report(
         key = (row.language or "?", row.sector or NO_SECTOR)
         group = groups.setdefault(key, {"declined": 0, "low": 0, "questions": collections.OrderedDict()})
         group["declined" if row.declined else "low"] += 1
-        text = normalize(row.text)
+        text = normalize(row.text) or TEXT_NOT_KEPT_LABEL
         folded = text.lower()
         entry = group["questions"].get(folded)
         if entry is None:

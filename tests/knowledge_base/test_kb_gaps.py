@@ -61,3 +61,17 @@ def test_threshold_and_empty_log(db_engine: Engine) -> None:
     with session_scope(db_engine) as session:
         assert gap_report(session, low_confidence_below=0.5) == []
         assert gap_report(session, low_confidence_below=0.65)[0].low_confidence == 1
+
+
+def test_question_without_consent_labelled(db_engine: Engine) -> None:
+    from bot.storage.questions import TEXT_NOT_KEPT
+    from knowledge_base.gaps import TEXT_NOT_KEPT_LABEL
+
+    with session_scope(db_engine) as session:
+        session.add(log(TEXT_NOT_KEPT, "km", None, 0.2, True))
+        session.add(log(TEXT_NOT_KEPT, "km", None, 0.3, True))
+    with session_scope(db_engine) as session:
+        report = gap_report(session)
+
+    assert len(report) == 1
+    assert [(q.text, q.count) for q in report[0].questions] == [(TEXT_NOT_KEPT_LABEL, 2)]
