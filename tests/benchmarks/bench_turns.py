@@ -7,7 +7,11 @@ Run from the repository root (not collected by pytest)::
 It starts the services on free ports with a fresh SQLite database, then measures:
 time from start to the first answer, sequential turn latency (median, p95), throughput
 with concurrent clients, turn 10 versus turn N of one conversation, and the resident
-memory of all service processes. Prints one JSON object.
+memory of all service processes. For the sequential and the concurrent phase it also
+reports the CPU time per turn of the action server, of Rasa and of this client, which
+varies far less than latency when other programs share the machine, the cores those
+three used on average (turns per second times CPU time per turn), and the 1-minute
+load average. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -76,6 +80,41 @@ def tree_rss_mb(pids: list[int]) -> float:
     return total_kb / 1024
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """Return the user plus system CPU time of process ``pid`` (all its threads), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> float:
+    """Return the 1-minute load average."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+class CpuMeter:
+    """CPU time per turn of the action server, Rasa and this client between start() and stop()."""
+
+    def __init__(self, action_pid: int, rasa_pid: int) -> None:
+        self.pids = {"action_server": action_pid, "rasa": rasa_pid}
+        self._start: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        times = os.times()
+        now = {name: process_cpu_seconds(pid) for name, pid in self.pids.items()}
+        now["client"] = times.user + times.system
+        return now
+
+    def start(self) -> None:
+        self._start = self._now()
+
+    def stop(self, turns: int) -> dict[str, float]:
+        """Return milliseconds of CPU per turn by process, and their sum as "total"."""
+        end = self._now()
+        result = {name: round(1000 * (end[name] - self._start[name]) / turns, 1) for name in end}
+        result["total"] = round(sum(result.values()), 1)
+        return result
+
+
 async def timed_turn(client: RasaClient, user: str, text: str) -> float:
     started = time.perf_counter()
     replies = await client.send(IncomingMessage(channel="bench", external_id=user, text=text))
@@ -85,18 +124,26 @@ async def timed_turn(client: RasaClient, user: str, text: str) -> float:
     return elapsed
 
 
-async def measure(settings: Settings, turns: int, long_turns: int, clients: int) -> dict[str, object]:
+async def measure(settings: Settings, meter: CpuMeter, turns: int, long_turns: int, clients: int) -> dict[str, object]:
     client = RasaClient(settings)
     results: dict[str, object] = {}
     try:
         for question in QUESTIONS:  # warm-up: model caches, SQLite, HTTP connections
             await timed_turn(client, "warmup", question)
 
+        load_before = load_average()
+        meter.start()
+        started = time.perf_counter()
         latencies = [await timed_turn(client, f"seq-{i % 20}", QUESTIONS[i % len(QUESTIONS)]) for i in range(turns)]
+        elapsed = time.perf_counter() - started
+        cpu = meter.stop(turns)
         results["sequential_ms"] = {
             "turns": turns,
             "p50": round(statistics.median(latencies), 1),
             "p95": round(percentile(latencies, 0.95), 1),
+            "cpu_ms_per_turn": cpu,
+            "cores_used": round(cpu["total"] * turns / elapsed / 1000, 2),
+            "load_average": [load_before, load_average()],
         }
 
         async def worker(index: int, count: int) -> None:
@@ -104,13 +151,19 @@ async def measure(settings: Settings, turns: int, long_turns: int, clients: int)
                 await timed_turn(client, f"conc-{index}", QUESTIONS[(index + turn) % len(QUESTIONS)])
 
         per_client = max(1, turns // clients)
+        load_before = load_average()
+        meter.start()
         started = time.perf_counter()
         await asyncio.gather(*(worker(index, per_client) for index in range(clients)))
         elapsed = time.perf_counter() - started
+        cpu = meter.stop(per_client * clients)
         results["throughput"] = {
             "clients": clients,
             "turns": per_client * clients,
             "turns_per_second": round(per_client * clients / elapsed, 1),
+            "cpu_ms_per_turn": cpu,
+            "cores_used": round(cpu["total"] * per_client * clients / elapsed / 1000, 2),
+            "load_average": [load_before, load_average()],
         }
 
         user = f"long-{uuid.uuid4().hex[:8]}"
@@ -152,7 +205,9 @@ def main() -> None:
             "start_to_first_answer_s": round(time.perf_counter() - started, 1),
             "first_turn_ms": round(client_time, 1),
         }
-        results.update(asyncio.run(measure(settings, args.turns, args.long, args.clients)))
+        action_process, rasa_process = services.processes  # started in this order by start_services
+        meter = CpuMeter(action_process.pid, rasa_process.pid)
+        results.update(asyncio.run(measure(settings, meter, args.turns, args.long, args.clients)))
         results["rss_mb_all_services"] = round(tree_rss_mb([process.pid for process in services.processes] + [os.getpid()]), 0)
     finally:
         services.stop()
