@@ -13,8 +13,9 @@ out-of-scope questions: the share declined. ``best_threshold`` is the decline th
 with the best balanced accuracy (answered in-scope and declined out-of-scope questions)
 on the evaluated questions.
 
-With per-group calibration (``retrieval.Calibration.groups``) the product declines by a
-threshold per query group, so ``best_threshold`` (one threshold for all) is only a guide.
+The product's fused retriever declines by the probability of its decline model
+(``retrieval.DeclineModel``, fitted by ``spin kb calibrate``), which ``best_threshold``
+then scans; the baselines decline by their top score.
 
 Command line: ``spin kb eval [FILES...] --split dev`` (or ``python -m knowledge_base.evaluate``).
 """
@@ -178,8 +179,8 @@ class VariantResult:
     median_ms: float
     p95_ms: float
     results: list[QuestionResult]
-    group_thresholds: bool = False
-    """True when the retriever declines by a threshold per query group rather than ``decline_below``."""
+    decline_model: bool = False
+    """True when the retriever declines by its decline model's probability rather than the top score."""
 
     @property
     def rejection_rate(self) -> float:
@@ -280,7 +281,7 @@ def evaluate_variant(name: str, retriever: Retriever, questions: Sequence[Questi
     milliseconds = [result.seconds * 1000 for result in results]
     return VariantResult(
         name=name,
-        decline_below=retriever.decline_below,
+        decline_below=retriever.query_threshold,
         by_language={language: metrics for language, metrics in by_language.items() if metrics.questions},
         out_of_scope=out_of_scope,
         out_of_scope_declined=declined,
@@ -289,7 +290,7 @@ def evaluate_variant(name: str, retriever: Retriever, questions: Sequence[Questi
         median_ms=statistics.median(milliseconds) if milliseconds else 0.0,
         p95_ms=_percentile(milliseconds, 95),
         results=results,
-        group_thresholds=retriever.mode == "fused" and bool(retriever.calibration.groups),
+        decline_model=retriever.decline_model is not None,
     )
 
 
@@ -342,7 +343,8 @@ def render(results: Sequence[VariantResult]) -> None:
 
     console = Console()
     for result in results:
-        decline = "per query group" if result.group_thresholds else f"below {result.decline_below:.2f}"
+        decline = "probability" if result.decline_model else "top score"
+        decline += f" below {result.decline_below:.3f}"
         table = Table(title=f"{result.name} (decline {decline})")
         for column in ("language", "questions", "top-1", "top-3", "MRR", "answered"):
             table.add_column(column, justify="right" if column != "language" else "left")

@@ -2,9 +2,10 @@
 
 Fusion: a weighted sum of two scores that are each put on a 0-1 scale with fixed
 constants, rather than reciprocal rank fusion. Ranks alone carry no confidence, and the
-assistant has to decline questions that no article answers, so the fused score of the top
-hit is used as the confidence and compared with the decline threshold. The constants
-are in ``Calibration``; E5_CALIBRATION is for the multilingual-e5-small build.
+assistant has to decline questions that no article answers, so the scores stay on a
+fixed scale that the decline rule (below) can use. The constants are in ``Calibration``;
+E5_CALIBRATION is for the multilingual-e5-small build. The dense-only and lexical-only
+modes, kept as baselines, decline by the top hit's score.
 
 - Dense: the cosine between the e5 "query: " and "passage: " embeddings, mapped
   linearly from [dense_floor, dense_ceiling] to [0, 1] and clipped. multilingual-e5
@@ -21,26 +22,31 @@ version in it, otherwise its best English chunk, otherwise its best chunk in any
 (cross-language fallback).
 Articles with a version in the requested language get SAME_LANGUAGE_BONUS for ranking.
 
-Declining: the confidence is measured per query group (English, Vietnamese with
-diacritics, Vietnamese without, Khmer, Lao), because the two signals separate answerable
-from unanswerable questions differently by group. On the dev questions the best dense
-cosine separated them well for English and accented Vietnamese, and the best lexical
-score for Khmer and Lao, where multilingual-e5 gives unrelated texts high cosines. So the
-confidence is ``share * dense_part + (1 - share) * lexical_part`` of the query's best
-dense and best lexical chunk, with a share and a threshold per group (``GroupConfidence``),
-plus ``agreement_bonus`` when the two signals agree: the best article by dense score is
-among the AGREEMENT_TOP_K best by lexical score, or the other way round. On the dev
-questions they agreed for 68-90% of answerable questions and 8-25% of unanswerable ones.
+Declining: a logistic model (``DeclineModel``) estimates the probability that an article
+answers the query from three signals of the first-ranked article: the cosine of its best
+chunk, the normalised BM25 score of its best chunk, and whether the dense and the lexical
+rankings agree (the best article by one is among the AGREEMENT_TOP_K best by the other).
+The intercept and the two score weights are per query group (English, Vietnamese with
+diacritics, Vietnamese without, Khmer, Lao), because the signals separate answerable from
+unanswerable questions differently by group. On the dev questions the cosine did well for
+English and accented Vietnamese. BM25 did well for Khmer and Lao, where multilingual-e5
+gives unrelated texts high cosines. The agreement weight and the decline threshold are shared.
+The query is declined when the probability is below the threshold.
 
-The constants were tuned on the dev split of the evaluation questions
-(``python -m knowledge_base.evaluate --split dev``).
+The model is fitted on the dev split of the evaluation questions by
+``spin kb calibrate --write`` (``knowledge_base.calibrate``) and stored in
+``decline_model.json`` beside this module, with the fingerprint of the encoder it was
+fitted with. Cosines move when the encoder changes (another model, quantised weights),
+so refit after such a change. The retriever logs a warning when the fingerprints differ.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -65,20 +71,117 @@ AGREEMENT_TOP_K = 3
 RELOAD_CHECK_SECONDS = 5.0
 #: Language shown when an article has no version in the user's language but has one in this one.
 FALLBACK_LANGUAGE = "en"
+#: Decline model fitted by ``spin kb calibrate --write``.
+DECLINE_MODEL_FILE = Path(__file__).with_name("decline_model.json")
+
+
+class DeclineModelError(ValueError):
+    """An invalid decline model file. The message names the file and the fix."""
 
 
 @dataclasses.dataclass(frozen=True)
-class GroupConfidence:
-    """Confidence weights and decline threshold of the fused retriever for one query group."""
+class QuerySignals:
+    """Signals of one fused search that the decline model turns into a probability."""
 
-    dense_share: float
-    """Weight of the best dense part in the confidence; the best lexical part gets the rest."""
-    decline_below: float
+    group: str
+    """Query group (``query_group``)."""
+    top_dense: float
+    """Cosine of the best chunk of the first-ranked article, in any language."""
+    top_lexical: float
+    """Normalised BM25 score of the best chunk of the first-ranked article, 0 without a word match."""
+    agree: bool
+    """Whether the best article by dense score is among the AGREEMENT_TOP_K best by BM25, or the other way round."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupDecline:
+    """Logistic coefficients of one query group: the log-odds are intercept + dense × cosine + lexical × BM25."""
+
+    intercept: float
+    dense: float
+    lexical: float
+
+
+@dataclasses.dataclass(frozen=True)
+class DeclineModel:
+    """Logistic model of the probability that an article answers a query, and the decline threshold."""
+
+    groups: dict[str, GroupDecline]
+    agreement: float
+    """Added to the log-odds when the dense and lexical rankings agree."""
+    threshold: float
+    """Queries whose probability is below this are declined."""
+    encoder: str = ""
+    """Fingerprint of the embedding model the coefficients were fitted with ("" when unknown)."""
+    fallback_group: str = "en"
+    """Group whose coefficients serve queries of a group the model lacks (undetected language)."""
+    fit: dict[str, object] = dataclasses.field(default_factory=dict)
+    """Fit record (date, number of questions, cross-validation estimates), not used for declining."""
+
+    def probability(self, signals: QuerySignals) -> float:
+        """Return the probability in [0, 1] that some article answers the query."""
+        coefficients = self.groups.get(signals.group) or self.groups[self.fallback_group]
+        log_odds = (
+            coefficients.intercept
+            + coefficients.dense * signals.top_dense
+            + coefficients.lexical * signals.top_lexical
+            + (self.agreement if signals.agree else 0.0)
+        )
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, log_odds))))
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: object, source: str = "decline model") -> DeclineModel:
+        """Build a model from ``to_dict`` output. Raise DeclineModelError naming ``source`` and the fault."""
+        fix = "Refit it with `spin kb calibrate --write`."
+        if not isinstance(data, dict):
+            raise DeclineModelError(f"{source}: expected a JSON object, got {type(data).__name__}. {fix}")
+        try:
+            groups = {name: GroupDecline(**{key: float(value) for key, value in entry.items()})
+                      for name, entry in data["groups"].items()}  # fmt: skip
+            model = cls(
+                groups=groups,
+                agreement=float(data["agreement"]),
+                threshold=float(data["threshold"]),
+                encoder=str(data.get("encoder", "")),
+                fallback_group=str(data.get("fallback_group", "en")),
+                fit=dict(data.get("fit", {})),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise DeclineModelError(f"{source}: invalid or missing field ({error!r}). {fix}") from error
+        if model.fallback_group not in model.groups:
+            raise DeclineModelError(f"{source}: fallback group {model.fallback_group!r} has no coefficients. {fix}")
+        if not 0.0 < model.threshold < 1.0:
+            raise DeclineModelError(f"{source}: threshold {model.threshold} is not a probability in (0, 1). {fix}")
+        return model
+
+
+def load_decline_model(path: Path = DECLINE_MODEL_FILE) -> DeclineModel | None:
+    """Load the decline model from ``path``; return None (with a warning) when the file is missing.
+
+    Raise DeclineModelError when the file exists but is invalid.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        logger.warning(
+            "Decline model %s not found: fused search declines by its fused score instead. "
+            "Run `spin kb calibrate --write` to fit it.",
+            path,
+        )
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DeclineModelError(f"{path}: invalid JSON: {error}. Refit it with `spin kb calibrate --write`.") from error
+    return DeclineModel.from_dict(data, str(path))
 
 
 @dataclasses.dataclass(frozen=True)
 class Calibration:
-    """Constants that put dense and lexical scores on a 0-1 scale, and the decline thresholds."""
+    """Constants that put dense and lexical scores on a 0-1 scale, and the decline rule."""
 
     dense_floor: float
     """Cosine that maps to 0, typical of unrelated texts for the model."""
@@ -89,15 +192,14 @@ class Calibration:
     dense_weight: float
     lexical_weight: float
     decline_below: dict[str, float]
-    """Top scores below this are declined ("I am not sure"), per mode. For "fused" when a
-    query group has no entry in ``groups``, and as the floor of a second passage."""
-    groups: dict[str, GroupConfidence] = dataclasses.field(default_factory=dict)
-    """Confidence per query group (``query_group``) for the fused mode."""
-    agreement_bonus: float = 0.0
-    """Added to the fused confidence when the dense and lexical best articles agree."""
+    """Top scores below this are declined ("I am not sure"), per mode. For "fused" only
+    without a decline model. Also the floor of a second passage in a reply."""
+    decline_model: DeclineModel | None = None
+    """Decline rule of the fused mode; None declines by the fused score and ``decline_below``."""
 
 
-#: Calibration for the multilingual-e5-small build.
+#: Calibration for the multilingual-e5-small build. The ranking constants were tuned on the
+#: dev questions; the decline model is fitted by ``spin kb calibrate``.
 E5_CALIBRATION = Calibration(
     dense_floor=0.80,
     dense_ceiling=0.92,
@@ -105,16 +207,7 @@ E5_CALIBRATION = Calibration(
     dense_weight=0.5,
     lexical_weight=0.5,
     decline_below={"fused": 0.44, "dense": 0.35, "lexical": 0.5},
-    # Each threshold is midway between the dev scores of an answerable and an unanswerable
-    # question, and the bonus was chosen by repeated two-fold cross-validation on dev.
-    groups={
-        "en": GroupConfidence(dense_share=0.8, decline_below=0.528),
-        "vi": GroupConfidence(dense_share=1.0, decline_below=0.605),
-        "vi-nd": GroupConfidence(dense_share=0.1, decline_below=0.75),
-        "km": GroupConfidence(dense_share=0.0, decline_below=0.551),
-        "lo": GroupConfidence(dense_share=0.0, decline_below=0.698),
-    },
-    agreement_bonus=0.1,
+    decline_model=load_decline_model(),
 )
 
 
@@ -128,13 +221,14 @@ class Hit:
     title: str
     text: str
     score: float
-    """Fused score of the article's best chunk in any language, in [0, 1], used as the confidence."""
+    """Score of the article's best chunk in any language, in [0, 1] (fused, dense or lexical by mode)."""
     dense: float
     """Raw cosine of the shown chunk (0 when dense scoring is off)."""
     lexical: float
     """Normalised BM25 score of the shown chunk."""
     confidence: float = 0.0
-    """Confidence that some article covers the query (the same value for every hit of a query)."""
+    """Confidence that some article covers the query (the same value for every hit of a query): the
+    decline model's probability in fused mode, else the first hit's score."""
     decline_below: float = 0.0
     """Threshold the confidence is compared with for this query."""
 
@@ -193,16 +287,25 @@ class Retriever:
         self._next_check = time.monotonic() + RELOAD_CHECK_SECONDS
         self._reload_lock = threading.Lock()
         self._reloading: threading.Thread | None = None
+        self.decline_model = calibration.decline_model if mode == "fused" else None
+        if self.decline_model is not None and self.decline_model.encoder:
+            encoder = getattr(index.embedder, "fingerprint", "")
+            if encoder != self.decline_model.encoder:
+                logger.warning(
+                    "The decline model was fitted with encoder %s but the index uses %s, so declining may be "
+                    "off. Run `spin kb calibrate --write` to refit it.",
+                    self.decline_model.encoder,
+                    encoder,
+                )
 
-    def threshold(self, group: str) -> tuple[float, float | None]:
-        """Return (decline threshold, dense share) for a query group; the share is None without group calibration."""
+    @property
+    def query_threshold(self) -> float:
+        """Return the threshold a query's confidence is compared with."""
         if self._fixed_threshold is not None:
-            settings = self.calibration.groups.get(group) if self.mode == "fused" else None
-            return self._fixed_threshold, settings.dense_share if settings else None
-        settings = self.calibration.groups.get(group) if self.mode == "fused" else None
-        if settings is None:
-            return self.decline_below, None
-        return settings.decline_below, settings.dense_share
+            return self._fixed_threshold
+        if self.decline_model is not None:
+            return self.decline_model.threshold
+        return self.decline_below
 
     @staticmethod
     def _signals_agree(index: KnowledgeIndex, dense: dict[int, float], lexical: dict[int, float]) -> bool:
@@ -278,11 +381,15 @@ class Retriever:
         detected from the query. User input never makes it raise, and a query without
         letters returns [].
         """
+        return self.search_with_signals(query, language, k)[0]
+
+    def search_with_signals(self, query: str, language: str | None = None, k: int = 5) -> tuple[list[Hit], QuerySignals | None]:
+        """Return ``search``'s hits and, in fused mode with hits, the signals the decline model uses (else None)."""
         text = clean_query(query)
         self.maybe_reload()
         index = self.index  # One index for the whole search, even if a reload swaps it meanwhile.
         if not text or k <= 0 or len(index) == 0:
-            return []
+            return [], None
         if language not in SUPPORTED_LANGUAGES:
             language = detect_language(text)
         group = query_group(text, language or "")
@@ -293,17 +400,6 @@ class Retriever:
             dense = index.dense_scores(vector)
         lexical = index.lexical_scores(lexical_tokens(text)) if self.mode != "dense" else {}
 
-        calibration = self.calibration
-        threshold, dense_share = self.threshold(group)
-        if dense_share is None:
-            confidence = None
-        else:
-            best_dense = _scale(max(dense.values(), default=0.0), calibration.dense_floor, calibration.dense_ceiling)
-            best_lexical = min(1.0, max(lexical.values(), default=0.0) / calibration.lexical_full_match)
-            confidence = dense_share * best_dense + (1 - dense_share) * best_lexical
-            if self._signals_agree(index, dense, lexical):
-                confidence += calibration.agreement_bonus
-
         scored: dict[str, list[tuple[float, ChunkRecord]]] = {}
         for int_id in dense.keys() | lexical.keys():
             record = index.chunks.get(int_id)
@@ -312,6 +408,7 @@ class Retriever:
             chunk_score = self.score(dense.get(int_id, 0.0), lexical.get(int_id, 0.0))
             scored.setdefault(record.article_id, []).append((chunk_score, record))
 
+        threshold = self.query_threshold
         ranked = []
         for chunks in scored.values():
             best_score = max(score for score, _ in chunks)
@@ -338,13 +435,26 @@ class Retriever:
             ranked.append((best_score + cross_language + bonus, shown_score, hit))
         ranked.sort(key=lambda item: (item[0], item[1]), reverse=True)
         hits = [hit for _, _, hit in ranked[:k]]
-        if hits:
-            top = round(hits[0].score if confidence is None else confidence, 4)
-            hits = [dataclasses.replace(hit, confidence=top) for hit in hits]
-        return hits
+        if not hits:
+            return [], None
+
+        signals = None
+        confidence = hits[0].score
+        if self.mode == "fused":
+            top_chunks = [record.int_id for _, record in scored[hits[0].article_id]]
+            signals = QuerySignals(
+                group=group,
+                top_dense=max(dense.get(int_id, 0.0) for int_id in top_chunks),
+                top_lexical=max(lexical.get(int_id, 0.0) for int_id in top_chunks),
+                agree=self._signals_agree(index, dense, lexical),
+            )
+            if self.decline_model is not None:
+                confidence = self.decline_model.probability(signals)
+        top = round(confidence, 4)
+        return [dataclasses.replace(hit, confidence=top) for hit in hits], signals
 
     def is_confident(self, hits: Sequence[Hit]) -> bool:
-        """Return whether the query's confidence reaches the decline threshold of its group."""
+        """Return whether the query's confidence reaches the decline threshold."""
         return bool(hits) and hits[0].confidence >= hits[0].decline_below
 
 

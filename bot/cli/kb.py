@@ -38,11 +38,13 @@ def ask(
 
 def _register_commands() -> None:
     """Add the knowledge-base package's own Typer commands under ``spin kb``."""
+    from knowledge_base.calibrate import main as calibrate_main
     from knowledge_base.evaluate import main as evaluate_main
     from knowledge_base.index import main as build_main
 
     app.command("build", help="Build or update the index; only changed articles are embedded.")(build_main)
     app.command("eval", help="Measure retrieval (top-1, top-3, MRR per language) against the baselines.")(evaluate_main)
+    app.command("calibrate", help="Fit the decline model on the dev questions; --write saves it.")(calibrate_main)
 
 
 _register_commands()
@@ -88,9 +90,12 @@ def add(
         typer.echo("No supported files (.md, .pdf, .docx, .html) found.", err=True)
         raise typer.Exit(1)
 
-    with index_write_lock(index_dir), Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
-    ) as progress:
+    with (
+        index_write_lock(index_dir),
+        Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
+        ) as progress,
+    ):
         task = progress.add_task("Loading the model and index", total=len(files))
         index = open_index(index_dir)
         progress.update(task, description="Adding documents")
@@ -152,7 +157,7 @@ def gaps(
     since: str = typer.Option("", "--since", help="Only questions asked on or after this date (YYYY-MM-DD, UTC)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     below: float | None = typer.Option(
-        None, "--below", help="Answered questions with a confidence below this count as low-confidence (default 0.7)."
+        None, "--below", help="Answered questions with a confidence below this count as low-confidence (default 0.85)."
     ),
 ) -> None:
     """List declined and low-confidence questions by language and sector, to show what to write next."""

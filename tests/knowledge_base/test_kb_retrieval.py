@@ -129,9 +129,33 @@ def test_query_group(text: str, language: str, group: str) -> None:
     assert query_group(text, language) == group
 
 
-def test_confidence_is_shared_and_compared_per_group(retriever: Retriever) -> None:
-    hits = retriever.search("lam sao giam bao bi nhua", "vi")
+def test_confidence_is_decline_model_probability(retriever: Retriever) -> None:
+    model = retriever.decline_model
+    assert model is not None
+    hits, signals = retriever.search_with_signals("lam sao giam bao bi nhua", "vi")
+    assert signals is not None
+    assert signals.group == "vi-nd"
     assert {hit.confidence for hit in hits} == {hits[0].confidence}
-    assert hits[0].decline_below == retriever.calibration.groups["vi-nd"].decline_below
+    assert hits[0].confidence == pytest.approx(model.probability(signals), abs=1e-4)
+    assert hits[0].decline_below == model.threshold
     fixed = Retriever(retriever.index, decline_below=0.0).search("lam sao giam bao bi nhua", "vi")
     assert fixed[0].decline_below == 0.0
+
+
+def test_signals_describe_first_article(retriever: Retriever) -> None:
+    hits, signals = retriever.search_with_signals("How can I use less plastic packaging?", "en")
+    assert signals is not None
+    assert hits[0].article_id == "plastic-packaging"
+    assert signals.group == "en"
+    assert signals.agree
+    assert signals.top_dense >= hits[0].dense - 1e-4  # Hit scores are rounded to four decimals.
+    assert signals.top_lexical >= hits[0].lexical - 1e-4
+    assert hits[0].lexical > 0
+
+
+def test_baseline_modes_have_no_signals(fixture_index) -> None:
+    for mode in ("dense", "lexical"):
+        hits, signals = Retriever(fixture_index, mode).search_with_signals("plastic packaging", "en")
+        assert hits
+        assert signals is None
+        assert hits[0].confidence == hits[0].score
