@@ -124,7 +124,7 @@ def expire_pending(context: TurnContext) -> None:
     pending = context.user.pending_action
     if pending is None or answers_pending(context, pending):
         return
-    logger.info("pending %s of user %s expired: the next turn did not answer it", pending, context.user.id)
+    logger.info("pending %s of user %s expired: the next turn was not a response to it", pending, context.user.id)
     context.user.pending_action = None
 
 

@@ -10,9 +10,9 @@ weights are converted back to the raw scale for ``DeclineModel``.
 
 The decline threshold is the probability below which the share ``target_rejection`` of
 the dev out-of-scope questions falls. A threshold chosen on the questions the model was
-fitted on declines fewer unseen out-of-scope questions than it does on those, so the
+fitted on declines fewer unseen out-of-scope questions than it does on those. So the
 command also estimates the result on unseen questions by repeated stratified 5-fold
-cross-validation within dev: each fold is fitted, thresholded and measured on the
+cross-validation within dev. Each fold is fitted, thresholded and measured on the
 questions it was not fitted on. It prints that estimate for several targets, so the
 trade-off between declining out-of-scope questions and answering in-scope ones is
 visible before choosing one.

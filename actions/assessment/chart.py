@@ -50,8 +50,8 @@ LABEL_RADIUS = 108
 ALIGN_TOLERANCE = 0.1
 #: Space kept between the chart with its labels and the figure's edge, title or legend, in pixels.
 LAYOUT_MARGIN_PIXELS = 12
-#: Layout passes: labels sit outside the ring, so their room changes a little with the ring's
-#: size; each pass cuts the remaining error to about a tenth.
+#: Layout passes. Labels sit outside the ring, so their room changes a little with the
+#: ring's size, and each pass cuts the remaining error to about a tenth.
 LAYOUT_PASSES = 4
 
 
@@ -173,7 +173,7 @@ def _fit_axes(figure: Figure, axes: PolarAxes, renderer: RendererAgg, title: Tex
     """Make the chart as large as fits, with its labels, between the title and the legend.
 
     ``tight_layout`` (matplotlib 3.11) left about 100 pixels free on each side of this
-    chart, so the size is computed here: the labels' overflow beyond the axes box is
+    chart, so the size is computed here. The labels' overflow beyond the axes box is
     measured on each side, and the square box gets what remains of the figure.
     """
     figure_width, figure_height = figure.bbox.width, figure.bbox.height
