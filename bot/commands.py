@@ -23,6 +23,8 @@ GREET_PAYLOAD = "/greet"
 LANGUAGE_PAYLOAD = "/set_language"
 #: Payload that ends a human handoff (the core handler clears ``users.handoff_active``).
 END_HANDOFF_PAYLOAD = press_payload("core:handoff:end")
+#: Payload of the privacy notice: no intent, so the router's typed-command reply shows it.
+PRIVACY_PAYLOAD = "/privacy"
 #: Payload of the data deletion request.
 DELETE_DATA_PAYLOAD = "/delete_my_data"
 
@@ -34,6 +36,7 @@ COMMAND_PAYLOADS: dict[str, str] = {
     "assess": "/start_assessment",
     "events": "/list_events",
     "language": LANGUAGE_PAYLOAD,
+    "privacy": PRIVACY_PAYLOAD,
     "deletedata": DELETE_DATA_PAYLOAD,
     "human": "/human_handoff",
     "endhuman": END_HANDOFF_PAYLOAD,

