@@ -80,6 +80,14 @@ def tree_rss_mb(pids: list[int]) -> float:
     return total_kb / 1024
 
 
+def process_rss_mb(pid: int) -> float:
+    """Return the VmRSS of process ``pid`` alone, without its children, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def process_cpu_seconds(pid: int) -> float:
     """Return the user plus system CPU time of process ``pid`` (all its threads), in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -209,6 +217,11 @@ def main() -> None:
         meter = CpuMeter(action_process.pid, rasa_process.pid)
         results.update(asyncio.run(measure(settings, meter, args.turns, args.long, args.clients)))
         results["rss_mb_all_services"] = round(tree_rss_mb([process.pid for process in services.processes] + [os.getpid()]), 0)
+        results["rss_mb"] = {
+            "action_server": round(tree_rss_mb([action_process.pid]), 0),
+            "rasa": round(tree_rss_mb([rasa_process.pid]), 0),
+            "client": round(process_rss_mb(os.getpid()), 0),
+        }
     finally:
         services.stop()
     results["cpu_count"] = os.cpu_count()
