@@ -198,10 +198,15 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=200, help="sequential turns to time")
     parser.add_argument("--long", type=int, default=1000, help="turns in the long conversation")
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients for throughput")
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="SQLAlchemy URL of an empty database to use (default: a new SQLite file in a temporary folder)",
+    )
     args = parser.parse_args()
 
-    database = Path(tempfile.mkdtemp(prefix="spin-bench-")) / "spin.db"
-    base = get_settings().model_copy(update={"database_url": f"sqlite:///{database}"})
+    database_url = args.database_url or f"sqlite:///{Path(tempfile.mkdtemp(prefix='spin-bench-')) / 'spin.db'}"
+    base = get_settings().model_copy(update={"database_url": database_url})
     upgrade(create_db_engine(base.database_url))
 
     started = time.perf_counter()
