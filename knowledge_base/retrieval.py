@@ -14,18 +14,24 @@ modes, kept as baselines, decline by the top hit's score.
   (``KnowledgeIndex.lexical_scores``), divided by lexical_full_match and clipped.
 
 Results are per article: the article's score is that of its best chunk in any language.
-For ranking, the article also gets CROSS_LANGUAGE_WEIGHT times the score of its second
-best language version. A question that matches two language versions of an article is
-more likely about it than one that matches a single version by chance.
+For ranking, each language version of an article scores the sum of its chunk scores, best
+first, each weighted CHUNK_DECAY times the one before (1, 0.5, 0.25, ...). An article with
+several passages about the question is more likely to be about it than one with a single
+passage that shares a few words or a nearby topic. With the decay of 0.5 the sum is at
+most twice the best chunk's score, so a long document gains little from its length. The
+article also gets CROSS_LANGUAGE_WEIGHT times the ranking score of its second best
+language version. A question that matches two language versions of an article is more likely
+about it than one that matches a single version by chance.
 The passage shown is the best chunk in the requested language when the article has a
 version in it, otherwise its best English chunk, otherwise its best chunk in any language
 (cross-language fallback).
 Articles with a version in the requested language get SAME_LANGUAGE_BONUS for ranking.
 
 Declining: a logistic model (``DeclineModel``) estimates the probability that an article
-answers the query from three signals of the first-ranked article: the cosine of its best
-chunk, the normalised BM25 score of its best chunk, and whether the dense and the lexical
-rankings agree (the best article by one is among the AGREEMENT_TOP_K best by the other).
+answers the query from three signals of the evidence article, the one ranked first by its
+best chunk alone (without CHUNK_DECAY's sum): the cosine of its best chunk, the normalised
+BM25 score of its best chunk, and whether the dense and the lexical rankings agree (the
+best article by one is among the AGREEMENT_TOP_K best by the other).
 The intercept and the two score weights are per query group (English, Vietnamese with
 diacritics, Vietnamese without, Khmer, Lao), because the signals separate answerable from
 unanswerable questions differently by group. On the dev questions the cosine did well for
@@ -65,6 +71,8 @@ Mode = Literal["fused", "dense", "lexical"]
 MAX_QUERY_CHARS = 500
 SAME_LANGUAGE_BONUS = 0.03
 CROSS_LANGUAGE_WEIGHT = 0.5
+#: Weight of each further chunk of a language version relative to the one before, in the ranking score.
+CHUNK_DECAY = 0.5
 #: Ranks within which the dense and the lexical best article must appear to count as agreeing.
 AGREEMENT_TOP_K = 3
 #: Seconds between two checks of the index folder's CURRENT pointer by a hot-reloading Retriever.
@@ -86,9 +94,9 @@ class QuerySignals:
     group: str
     """Query group (``query_group``)."""
     top_dense: float
-    """Cosine of the best chunk of the first-ranked article, in any language."""
+    """Cosine of the best chunk of the evidence article (``Retriever.search_with_signals``), in any language."""
     top_lexical: float
-    """Normalised BM25 score of the best chunk of the first-ranked article, 0 without a word match."""
+    """Normalised BM25 score of the best chunk of the evidence article, 0 without a word match."""
     agree: bool
     """Whether the best article by dense score is among the AGREEMENT_TOP_K best by BM25, or the other way round."""
 
@@ -252,6 +260,30 @@ def _scale(value: float, low: float, high: float) -> float:
     return min(1.0, max(0.0, (value - low) / (high - low)))
 
 
+def article_score(chunks: Sequence[tuple[float, ChunkRecord]], decay: float, cross_weight: float) -> float:
+    """Return an article's score from its chunks' scores, without the same-language bonus.
+
+    Each language version scores its chunk scores, best first, weighted 1, ``decay``,
+    ``decay``², ... (with ``decay`` 0, its best chunk's score). The article scores its best
+    version plus ``cross_weight`` times its second best.
+    """
+    by_language: dict[str, list[float]] = {}
+    for score, record in chunks:
+        by_language.setdefault(record.language, []).append(score)
+    versions = []
+    for scores in by_language.values():
+        scores.sort(reverse=True)
+        total, weight = 0.0, 1.0
+        for score in scores:
+            total += weight * score
+            weight *= decay
+            if weight == 0.0:
+                break
+        versions.append(total)
+    versions.sort(reverse=True)
+    return versions[0] + (cross_weight * versions[1] if len(versions) > 1 else 0.0)
+
+
 def query_group(text: str, language: str) -> str:
     """Return the calibration group of a query: its language, or "vi-nd" for Vietnamese without diacritics."""
     if language == "vi" and fold_diacritics(text) == text:
@@ -384,7 +416,11 @@ class Retriever:
         return self.search_with_signals(query, language, k)[0]
 
     def search_with_signals(self, query: str, language: str | None = None, k: int = 5) -> tuple[list[Hit], QuerySignals | None]:
-        """Return ``search``'s hits and, in fused mode with hits, the signals the decline model uses (else None)."""
+        """Return ``search``'s hits and, in fused mode with hits, the signals the decline model uses (else None).
+
+        The signals are those of the evidence article, the first by its best chunk's score,
+        which is usually but not always ``hits[0]``.
+        """
         text = clean_query(query)
         self.maybe_reload()
         index = self.index  # One index for the whole search, even if a reload swaps it meanwhile.
@@ -412,11 +448,9 @@ class Retriever:
         ranked = []
         for chunks in scored.values():
             best_score = max(score for score, _ in chunks)
-            by_language: dict[str, float] = {}
-            for score, record in chunks:
-                by_language[record.language] = max(score, by_language.get(record.language, 0.0))
-            second_language = sorted(by_language.values(), reverse=True)[1:2]
-            cross_language = CROSS_LANGUAGE_WEIGHT * second_language[0] if second_language and self.mode == "fused" else 0.0
+            cross_weight = CROSS_LANGUAGE_WEIGHT if self.mode == "fused" else 0.0
+            rank_score = article_score(chunks, CHUNK_DECAY if self.mode == "fused" else 0.0, cross_weight)
+            evidence_score = article_score(chunks, 0.0, cross_weight)
             in_language = [item for item in chunks if item[1].language == language]
             in_english = [item for item in chunks if item[1].language == FALLBACK_LANGUAGE]
             shown_score, shown = max(in_language or in_english or chunks, key=lambda item: item[0])
@@ -432,16 +466,20 @@ class Retriever:
                 lexical=round(lexical.get(shown.int_id, 0.0), 4),
                 decline_below=threshold,
             )
-            ranked.append((best_score + cross_language + bonus, shown_score, hit))
-        ranked.sort(key=lambda item: (item[0], item[1]), reverse=True)
-        hits = [hit for _, _, hit in ranked[:k]]
-        if not hits:
+            ranked.append((rank_score + bonus, shown_score, evidence_score + bonus, hit))
+        if not ranked:
             return [], None
+        ranked.sort(key=lambda item: (item[0], item[1]), reverse=True)
+        hits = [item[3] for item in ranked[:k]]
+        # The decline signals come from the article with the strongest single passage, as
+        # ranked before chunk scores were summed, so the fitted decline model still applies.
+        # NOTE: when that article is not hits[0], the answer shows hits[0] with its confidence.
+        evidence = max(ranked, key=lambda item: (item[2], item[1]))[3]
 
         signals = None
         confidence = hits[0].score
         if self.mode == "fused":
-            top_chunks = [record.int_id for _, record in scored[hits[0].article_id]]
+            top_chunks = [record.int_id for _, record in scored[evidence.article_id]]
             signals = QuerySignals(
                 group=group,
                 top_dense=max(dense.get(int_id, 0.0) for int_id in top_chunks),

@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from knowledge_base.retrieval import MAX_QUERY_CHARS, Retriever, clean_query, query_group
+from knowledge_base import retrieval
+from knowledge_base.index import ChunkRecord
+from knowledge_base.retrieval import CHUNK_DECAY, MAX_QUERY_CHARS, Retriever, article_score, clean_query, query_group
 
 BAD_INPUTS = [
     "",
@@ -159,3 +161,76 @@ def test_baseline_modes_have_no_signals(fixture_index) -> None:
         assert hits
         assert signals is None
         assert hits[0].confidence == hits[0].score
+
+
+def _chunk(article_id: str, language: str, position: int = 0) -> ChunkRecord:
+    return ChunkRecord(
+        int_id=position,
+        chunk_id=f"{article_id}-{language}-{position}",
+        document_id=f"{article_id}:{language}",
+        article_id=article_id,
+        language=language,
+        title=article_id,
+        section="",
+        text="",
+        overlap_chars=0,
+        position=position,
+        content_hash="",
+        lexical_tokens=[],
+    )
+
+
+def test_article_score_sums_chunks_with_decay() -> None:
+    chunks = [(0.2, _chunk("a", "en", 2)), (0.8, _chunk("a", "en", 0)), (0.6, _chunk("a", "en", 1))]
+    assert article_score(chunks, 0.5, 0.0) == pytest.approx(0.8 + 0.5 * 0.6 + 0.25 * 0.2)
+    assert article_score(chunks, 0.0, 0.0) == pytest.approx(0.8)
+    with_vietnamese = [*chunks, (0.4, _chunk("a", "vi")), (0.2, _chunk("a", "vi", 1))]
+    assert article_score(with_vietnamese, 0.5, 0.5) == pytest.approx(1.15 + 0.5 * (0.4 + 0.5 * 0.2))
+    assert article_score(with_vietnamese, 0.0, 0.5) == pytest.approx(0.8 + 0.5 * 0.4)
+
+
+def test_several_matching_passages_outrank_one() -> None:
+    single = [(0.7, _chunk("single", "en")), (0.1, _chunk("single", "en", 1))]
+    several = [(0.65, _chunk("several", "en")), (0.6, _chunk("several", "en", 1))]
+    assert article_score(several, CHUNK_DECAY, 0.0) > article_score(single, CHUNK_DECAY, 0.0)
+    assert article_score(several, 0.0, 0.0) < article_score(single, 0.0, 0.0)
+
+
+def test_long_document_gains_at_most_its_best_chunk() -> None:
+    long_document = [(0.5, _chunk("long", "en", position)) for position in range(200)]
+    assert article_score(long_document, CHUNK_DECAY, 0.0) <= 2 * 0.5
+
+
+class _StubEmbedder:
+    def embed_queries(self, texts: list[str]) -> list[None]:
+        return [None for _ in texts]
+
+
+class _StubIndex:
+    """Index stand-in with fixed cosines: one strong chunk in "single", two slightly weaker in "several"."""
+
+    def __init__(self) -> None:
+        self.embedder = _StubEmbedder()
+        self.chunks = {1: _chunk("single", "en", 1), 2: _chunk("several", "en", 2), 3: _chunk("several", "en", 3)}
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def dense_scores(self, vector: object) -> dict[int, float]:
+        return {1: 0.92, 2: 0.91, 3: 0.91}
+
+    def lexical_scores(self, tokens: object) -> dict[int, float]:
+        return {}
+
+
+def test_decline_signals_ignore_chunk_decay(monkeypatch: pytest.MonkeyPatch) -> None:
+    retriever = Retriever(_StubIndex())  # type: ignore[arg-type]
+    hits, signals = retriever.search_with_signals("any question", "en")
+    assert [hit.article_id for hit in hits] == ["several", "single"]
+    assert signals is not None
+    # The signals are those of "single", whose best chunk is the strongest, as without the sum.
+    assert signals.top_dense == pytest.approx(0.92)
+    monkeypatch.setattr(retrieval, "CHUNK_DECAY", 0.0)
+    hits_without_decay, signals_without_decay = retriever.search_with_signals("any question", "en")
+    assert [hit.article_id for hit in hits_without_decay] == ["single", "several"]
+    assert signals_without_decay == signals
