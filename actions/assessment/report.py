@@ -18,7 +18,6 @@ from pathlib import Path
 
 import yaml
 
-from actions.assessment import chart
 from actions.assessment.schema import Questionnaire, visible_length
 from actions.assessment.scoring import ScoreResult, compare, whole_points
 from actions.reply import Reply
@@ -162,6 +161,10 @@ def render_chart(
     timezone: str,
 ) -> Path:
     """Write the radar chart of ``result`` (and ``previous``) to ``path``."""
+    # Imported here because matplotlib adds about 14 MB to every action server that
+    # imports it, and most never draw a chart.
+    from actions.assessment import chart
+
     chart_language = language if chart.script_supported(language) else DEFAULT_LANGUAGE
     dimensions = list(result.dimensions)
     labels = []
