@@ -20,6 +20,10 @@ from bot.channels.base import OutgoingMessage
 from bot.commands import command_payload
 from bot.i18n import gettext
 
+#: First line of the interactive console. Print it with ``markup=False``, because Rich
+#: would read "[#N]" as a style tag and drop it.
+START_MESSAGE = "SPIN Assistant: type a message, #N to press the button shown as [#N], Ctrl-D on an empty line to quit."
+
 #: A line ``#N`` presses button N (from 1) of the latest turn that had buttons.
 BUTTON_LINE = re.compile(r"^#(\d+)$")
 
@@ -59,14 +63,24 @@ def resolve_input(line: str, latest_buttons: list[tuple[str, str]], language: st
     return payload, title
 
 
+def unnamed_source_titles(reply: OutgoingMessage) -> list[str]:
+    """Return the titles of the reply's sources that its text does not name, without repeats.
+
+    A knowledge-base answer ends with its own "Source: …" line, so its titles are not
+    printed again. Telegram applies the same rule (``bot.channels.telegram.render``).
+    """
+    return list(dict.fromkeys(source.title for source in reply.sources if source.title and source.title not in reply.text))
+
+
 def print_replies(console: Console, replies: list[OutgoingMessage]) -> None:
     """Print one turn; buttons get the numbers that :func:`resolve_input` accepts after it."""
     number = 0
     for reply in replies:
         if reply.text:
             console.print(reply.text, markup=False, highlight=False)
-        if reply.sources:
-            console.print("  " + " · ".join(source.title for source in reply.sources), style="dim", markup=False)
+        unnamed = unnamed_source_titles(reply)
+        if unnamed:
+            console.print("  " + " · ".join(unnamed), style="dim", markup=False)
         if reply.image:
             console.print(f"  [image] {reply.image}", style="cyan", markup=False)
         if reply.document:

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from bot.channels.base import IncomingMessage
-from bot.channels.console import ButtonNotFoundError, print_replies, resolve_input, turn_buttons, turn_language
+from bot.channels.console import START_MESSAGE, ButtonNotFoundError, print_replies, resolve_input, turn_buttons, turn_language
 from bot.conversation import Conversation
 from bot.rasa_client import RasaClient
 from bot.services import running_services
@@ -43,13 +44,13 @@ async def _run_script(conversation: Conversation, lines: list[str], user: str, a
         if as_json:
             print(json.dumps({"input": line, "replies": [reply.to_json() for reply in replies]}, ensure_ascii=False), flush=True)
         else:
-            console.print(f"[bold]> {line}[/bold]")
+            console.print(f"> {line}", style="bold", markup=False, highlight=False)
             print_replies(console, replies)
     return failures
 
 
 async def _interactive(conversation: Conversation, user: str, console: Console) -> None:
-    console.print("SPIN Assistant: type a message, #N to press the button shown as [#N], Ctrl-D to quit.", style="bold")
+    console.print(START_MESSAGE, style="bold", markup=False, highlight=False)
     latest_buttons: list[tuple[str, str]] = []
     latest_language: str | None = None
     while True:
@@ -73,11 +74,21 @@ async def _interactive(conversation: Conversation, user: str, console: Console) 
 
 def chat(
     script: Path | None = typer.Option(
-        None, "--script", exists=True, dir_okay=False, help="File with one input per line; '#N' presses the button shown as [#N]."
+        None,
+        "--script",
+        exists=True,
+        dir_okay=False,
+        # Typer renders help as Rich markup, where "[#N]" would be read as a style tag.
+        help=escape("File with one input per line (blank lines are skipped); '#N' presses the button shown as [#N]."),
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per input."),
     user: str = typer.Option(
-        "", "--user", help="Console user id; keep it to resume a conversation. Default: new id for scripts, 'local' otherwise."
+        "",
+        "--user",
+        help=(
+            "Console user id; keep it to resume a conversation (#N works again only after new buttons are shown)."
+            " Default: new id for scripts, 'local' otherwise."
+        ),
     ),
 ) -> None:
     """Chat through Rasa and the action server, starting them when they are not running."""

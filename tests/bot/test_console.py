@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import builtins
 import io
 
 import pytest
 from rich.console import Console
+from typer.testing import CliRunner
 
-from bot.channels.base import Button, OutgoingMessage
+from bot.channels.base import Button, OutgoingMessage, SourceRef
 from bot.channels.console import ButtonNotFoundError, print_replies, resolve_input, turn_buttons, turn_language
+from bot.cli import chat as chat_cli
+from bot.cli.main import app
 from bot.i18n import gettext
 from bot.settings import SUPPORTED_LANGUAGES
 
@@ -104,3 +108,71 @@ def test_number_before_any_buttons(language: str) -> None:
 def test_turn_language_from_metadata() -> None:
     assert turn_language([OutgoingMessage(text="a", language="km"), OutgoingMessage(text="b")]) == "km"
     assert turn_language([OutgoingMessage(text="a")]) is None
+
+
+def _printed(replies: list[OutgoingMessage]) -> str:
+    output = io.StringIO()
+    print_replies(Console(file=output, width=200, color_system=None), replies)
+    return output.getvalue()
+
+
+def test_source_named_in_text_printed_once() -> None:
+    title = "Export documents for rice"
+    reply = OutgoingMessage(
+        text=f"{title}\nYou need a phytosanitary certificate.\n\nSource: {title}", sources=[SourceRef("rice", title)]
+    )
+
+    printed = _printed([reply])
+
+    assert printed.count(f"Source: {title}") == 1
+    assert printed.count(title) == 2  # the passage heading and the "Source:" line
+
+
+def test_source_missing_from_text_still_printed() -> None:
+    reply = OutgoingMessage(text="Short answer.", sources=[SourceRef("a", "Article A"), SourceRef("b", "Article B")])
+
+    assert "Article A · Article B" in _printed([reply])
+
+
+async def test_start_message_shows_button_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    def end_of_input(_prompt: str) -> str:
+        raise EOFError
+
+    monkeypatch.setattr(builtins, "input", end_of_input)
+    output = io.StringIO()
+
+    await chat_cli._interactive(object(), "local", Console(file=output, width=200, color_system=None))  # type: ignore[arg-type]
+
+    assert "press the button shown as [#N]," in output.getvalue()
+    assert "Ctrl-D" in output.getvalue()
+
+
+def test_chat_help_shows_button_hint() -> None:
+    result = CliRunner().invoke(app, ["chat", "--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"})
+
+    assert result.exit_code == 0, result.output
+    assert "presses the button shown as [#N]." in result.output
+    assert "\\[" not in result.output
+
+
+class _SilentConversation:
+    """Stands in for the Rasa conversation: every message gets no reply."""
+
+    async def handle(self, message: object) -> list[object]:
+        return []
+
+
+async def test_script_echo_keeps_brackets() -> None:
+    output = io.StringIO()
+    console = Console(file=output, width=200, color_system=None)
+
+    failures = await chat_cli._run_script(
+        _SilentConversation(),  # type: ignore[arg-type]
+        ["hello [/b] and [bold]x[/bold]\n"],
+        "script-user",
+        False,
+        console,
+    )
+
+    assert failures == 0
+    assert "> hello [/b] and [bold]x[/bold]" in output.getvalue()
