@@ -25,6 +25,10 @@ INTERRUPTING_INTENTS = frozenset(
 #: Control words are matched as whole messages, so a low-confidence guess should not
 #: override them. NOTE: 0.8 is a judgement, not fitted on held-out data.
 MIN_INTERRUPT_CONFIDENCE = 0.8
+#: Small-talk intents that interrupt an open flow only at MIN_INTERRUPT_CONFIDENCE or
+#: more, control word or not: an answer typed in words ("đầy đủ, có ghi chép") read as
+#: goodbye must reach the flow, which asks again when it cannot match the answer.
+SMALL_TALK_INTENTS = frozenset({"goodbye", "thanks"})
 
 #: Intents that answer a pending yes/no question.
 YES_NO_INTENTS = frozenset({"affirm", "deny"})
@@ -90,9 +94,12 @@ def interrupts(context: TurnContext, intent: str) -> bool:
     """Return True when ``intent`` goes to its own handler before any open flow sees the turn.
 
     An interrupting intent below :data:`MIN_INTERRUPT_CONFIDENCE` does not interrupt
-    when the whole message is a control word (back, skip, pause, cancel) of an open flow.
+    when the whole message is a control word (back, skip, pause, cancel) of an open flow,
+    and a small-talk intent below it never does.
     """
     if intent not in INTERRUPTING_INTENTS:
+        return False
+    if intent in SMALL_TALK_INTENTS and context.confidence < MIN_INTERRUPT_CONFIDENCE:
         return False
     if context.confidence < MIN_INTERRUPT_CONFIDENCE and match_control(context.text) is not None:
         logger.info("control word from %s kept from intent %s at %.2f", context.sender_id, intent, context.confidence)
@@ -111,6 +118,8 @@ def answers_pending(context: TurnContext, pending: str) -> bool:
     if context.command is not None:
         return context.command.startswith(prefix or f"{pending.split(':', 1)[0]}:")
     if context.intent in YES_NO_INTENTS and not general.is_resume_message(context.text):
+        return True
+    if pending in general.PENDING_DELETE_QUESTIONS and general.starts_with_yes(context.text):
         return True
     return prefix is None and parse_number(context.text) is not None
 
@@ -138,9 +147,19 @@ def destructive_last(replies: list[Reply]) -> list[Reply]:
 
 
 def route(context: TurnContext) -> list[Reply]:
-    """Return the replies for one turn, with destructive buttons last."""
+    """Return the replies for one turn, with destructive buttons last.
+
+    A user's first message or button press always gets the privacy notice before its
+    answer, whatever it says. When the answer has buttons or asks its own question, a
+    typed yes or no goes to that, and only the notice's buttons answer the notice.
+    """
     expire_pending(context)
-    return destructive_last(_dispatch(context))
+    first_contact = general.is_first_turn(context) and context.user.consent_at is None
+    replies = _dispatch(context)
+    if first_contact and not general.privacy_notice_shown(context, replies):
+        ask = context.user.pending_action is None and not any(reply.buttons for reply in replies)
+        replies.insert(0, general.privacy_notice(context, ask=ask))
+    return destructive_last(replies)
 
 
 def _dispatch(context: TurnContext) -> list[Reply]:
@@ -161,6 +180,9 @@ def _dispatch(context: TurnContext) -> list[Reply]:
     if intent in YES_NO_INTENTS and context.user.pending_action in general.PENDING_ANSWER_COMMANDS:
         # The answer to the question asked in the previous turn, so no open flow may take it.
         return registry.INTENTS[intent](context)
+    if context.user.pending_action in general.PENDING_DELETE_QUESTIONS and general.starts_with_yes(context.text):
+        # "yes please delete" read as another intent: ask for the button rather than drop it.
+        return general.ask_delete_button(context)
     if not interrupts(context, intent):
         for _priority, intercept in registry.INTERCEPTORS:
             replies = intercept(context)

@@ -49,6 +49,10 @@ class PreviousRun:
     dimensions: Mapping[str, float | None]
 
 
+#: Folder under the settings' var_dir where report charts are written, one PNG per assessment.
+CHART_FOLDER = "charts"
+
+
 def dimension_name(dimension: str, language: str) -> str:
     """Return the short name of a dimension in ``language``."""
     return gettext(f"assess.dim.{dimension}", language)

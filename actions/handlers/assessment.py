@@ -29,7 +29,7 @@ from actions.assessment import flow, store
 from actions.assessment.flow import Answers, AnswerState
 from actions.assessment.loader import QuestionnaireError, get_questionnaires
 from actions.assessment.matching import Control, fold, match_answer, match_control, parse_number
-from actions.assessment.report import PreviousRun, build_report, dimension_name, render_chart
+from actions.assessment.report import CHART_FOLDER, PreviousRun, build_report, dimension_name, render_chart
 from actions.assessment.schema import Answer, Question, Questionnaire
 from actions.assessment.scoring import score
 from actions.context import TurnContext
@@ -62,7 +62,6 @@ MIN_QUESTION_CHARS = 10
 #: Yes/no intents that pick the answers with ids "yes" and "no".
 YES_NO_INTENTS = {"affirm": "yes", "deny": "no"}
 YES_NO_MIN_CONFIDENCE = 0.7
-CHART_FOLDER = "charts"
 
 
 # --- building replies ----------------------------------------------------------------

@@ -5,17 +5,19 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+from pathlib import Path
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from actions import registry
 from actions.assessment.matching import Control, fold, match_control
+from actions.assessment.report import CHART_FOLDER
 from actions.context import TurnContext
 from actions.registry import on_command, on_intent
 from actions.reply import Reply
 from bot.i18n import catalogue, gettext
-from bot.settings import SUPPORTED_LANGUAGES
-from bot.storage.models import User
+from bot.settings import SUPPORTED_LANGUAGES, get_settings
+from bot.storage.models import Assessment, AssessmentResult, User
 from bot.storage.types import utc_now
 
 logger = logging.getLogger(__name__)
@@ -53,6 +55,13 @@ CLEAR_YES_CONFIDENCE = 0.8
 #: a question. NLU reads odd text (even "Robert'); DROP TABLE question_log;--", 0.43) as
 #: cancel, and "nothing to cancel" does not answer it.
 MIN_CANCEL_CONFIDENCE = 0.5
+#: Catalogue message whose texts list the words that start a typed yes.
+YES_WORDS_MESSAGE = "core.words.yes"
+#: A message longer than this is not taken as a typed yes, whatever its first word.
+MAX_TYPED_YES_WORDS = 5
+MAX_TYPED_YES_CHARS = 40
+#: Pending questions about deleting all data.
+PENDING_DELETE_QUESTIONS = frozenset({PENDING_DELETE, PENDING_DELETE_BUTTON})
 #: Typed command that shows the privacy notice again.
 PRIVACY_COMMAND = "/privacy"
 #: Catalogue message whose texts list the words that resume a paused self-assessment.
@@ -74,10 +83,16 @@ def language_buttons() -> list[tuple[str, str]]:
     return [(LANGUAGE_NAMES[code], f"lang:{code}") for code in SUPPORTED_LANGUAGES]
 
 
-def privacy_notice(context: TurnContext) -> Reply:
-    """Return the privacy notice with its buttons; a typed yes or no in the next turn also answers it."""
+def privacy_notice(context: TurnContext, *, ask: bool = True) -> Reply:
+    """Return the privacy notice with its buttons.
+
+    With ``ask``, a typed yes or no in the next turn also answers it. Without, only the
+    buttons do, so that a question the turn already asked (such as deleting all data)
+    keeps the next turn's yes or no.
+    """
     language = context.language
-    context.user.pending_action = PENDING_CONSENT
+    if ask:
+        context.user.pending_action = PENDING_CONSENT
     return Reply(
         text=gettext("core.privacy_notice", language),
         language=language,
@@ -86,6 +101,14 @@ def privacy_notice(context: TurnContext) -> Reply:
             (gettext("core.consent.no", language), "core:consent:no"),
         ],
     )
+
+
+def privacy_notice_shown(context: TurnContext, replies: list[Reply]) -> bool:
+    """Return whether ``replies`` already contain the privacy notice, or the user was deleted this turn."""
+    if context.user not in context.session:
+        return True
+    notice = gettext("core.privacy_notice", context.language)
+    return any(reply.text == notice for reply in replies)
 
 
 def is_first_turn(context: TurnContext) -> bool:
@@ -97,9 +120,9 @@ def is_first_turn(context: TurnContext) -> bool:
 def greet(context: TurnContext) -> list[Reply]:
     """Greet with the menu, and with the privacy notice in the user's first turn only.
 
-    NOTE: ``users`` stores an agreement (``consent_at``) but no decline, so the notice
-    comes only with a first greeting and on /privacy. A user whose first message was no
-    greeting sees it only after typing /privacy.
+    ``users`` stores an agreement (``consent_at``) but no decline, so the notice comes
+    only in a user's first turn (``actions.router.route`` adds it to any first reply)
+    and on /privacy.
     """
     language = context.language
     replies = [Reply(text=gettext("core.greeting", language), language=language, buttons=menu_buttons(language))]
@@ -151,13 +174,47 @@ def unknown_command(context: TurnContext) -> list[Reply]:
 
 
 @functools.cache
-def resume_words() -> frozenset[str]:
-    """Return the folded whole messages, in every language, that mean "continue the paused run"."""
+def catalogue_words(domain: str, message_id: str) -> frozenset[str]:
+    """Return the folded "|"-separated words of ``message_id`` in every language's catalogue."""
     words: set[str] = set()
     for language in SUPPORTED_LANGUAGES:
-        text = catalogue(language, "assess").get(RESUME_WORDS_MESSAGE, "")
+        text = catalogue(language, domain).get(message_id, "")
         words.update(fold(word) for word in text.split("|") if fold(word))
     return frozenset(words)
+
+
+def resume_words() -> frozenset[str]:
+    """Return the folded whole messages, in every language, that mean "continue the paused run"."""
+    return catalogue_words("assess", RESUME_WORDS_MESSAGE)
+
+
+def yes_words() -> frozenset[str]:
+    """Return the folded words, in every language, that start a typed yes ("yes", "có", "បាទ")."""
+    return catalogue_words("core", YES_WORDS_MESSAGE)
+
+
+def starts_with_yes(text: str) -> bool:
+    """Return True for a short message that starts with a yes word, such as "yes please delete".
+
+    Latin words must end at a space, so "ok" does not match "okra". Khmer and Lao are
+    written without spaces, so there a yes word at the start is enough.
+    """
+    folded = fold(text)
+    if not folded or len(folded.split()) > MAX_TYPED_YES_WORDS or len(folded) > MAX_TYPED_YES_CHARS:
+        return False
+    for word in yes_words():
+        if folded == word or folded.startswith(word + " "):
+            return True
+        if not word.isascii() and folded.startswith(word):
+            return True
+    return False
+
+
+def ask_delete_button(context: TurnContext) -> list[Reply]:
+    """Answer a typed yes to the deletion question that NLU did not read as a clear yes: only the button deletes."""
+    language = context.language
+    context.user.pending_action = PENDING_DELETE_BUTTON
+    return [Reply(text=gettext("core.delete.press_button", language), language=language, buttons=delete_buttons(language))]
 
 
 def is_resume_message(text: str) -> bool:
@@ -229,13 +286,42 @@ def confirm_delete(context: TurnContext) -> list[Reply]:
 
 
 def delete_user(context: TurnContext) -> list[Reply]:
-    """Delete the user and everything kept about them (rows cascade)."""
+    """Delete the user and everything kept about them: rows cascade, and chart images are removed."""
     language = context.language
     user_id = context.user.id
+    chart_paths = context.session.scalars(
+        select(AssessmentResult.chart_path)
+        .join(Assessment, Assessment.id == AssessmentResult.assessment_id)
+        .where(Assessment.user_id == user_id, AssessmentResult.chart_path.is_not(None))
+    ).all()
+
     context.session.execute(delete(User).where(User.id == user_id))
+    context.session.flush()
     context.session.expunge(context.user)
-    logger.info("deleted user %s and their data", user_id)
+
+    removed = sum(_remove_chart(path) for path in chart_paths if path)
+    logger.info("deleted user %s and their data (%d chart images)", user_id, removed)
     return [Reply(text=gettext("core.delete.done", language), language=language)]
+
+
+def _remove_chart(path: str) -> bool:
+    """Remove one chart image if it lies in the chart folder; return whether a file was removed.
+
+    A path outside that folder is left alone, because the database value decides which file goes.
+    """
+    chart_folder = (get_settings().var_dir / CHART_FOLDER).resolve()
+    chart = Path(path).resolve()
+    if chart.parent != chart_folder:
+        logger.warning("chart path %s is outside %s; not removed", chart, chart_folder)
+        return False
+    try:
+        chart.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        logger.error("could not remove chart %s: %s", chart, error)
+        return False
+    return True
 
 
 def _answer_delete(context: TurnContext, pending: str) -> list[Reply]:

@@ -9,7 +9,9 @@ import json
 from sqlalchemy import Engine, select
 
 from bot.channels.base import IncomingMessage, OutgoingMessage
+from bot.i18n import gettext
 from bot.rasa_client import RasaClient
+from bot.settings import SUPPORTED_LANGUAGES
 from bot.storage.db import create_db_engine, session_scope
 from bot.storage.models import User
 from tests.conftest import ChatDriver
@@ -70,3 +72,9 @@ def stored_user(chat: ChatDriver) -> User | None:
         if user is not None:
             session.expunge(user)
         return user
+
+
+def after_notice(replies: list[OutgoingMessage]) -> list[OutgoingMessage]:
+    """Return ``replies`` without the privacy notice that starts a user's first turn."""
+    notices = {gettext("core.privacy_notice", language) for language in SUPPORTED_LANGUAGES}
+    return replies[1:] if replies and replies[0].text in notices else replies

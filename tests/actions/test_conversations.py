@@ -12,6 +12,7 @@ from bot.i18n import gettext
 from bot.rasa_client import RasaClient
 from bot.services import free_port
 from bot.settings import get_settings
+from tests.actions.chat_helpers import after_notice
 from tests.conftest import ChatDriver
 
 pytestmark = pytest.mark.stack
@@ -83,7 +84,7 @@ def test_language_switch_by_button(chat: ChatDriver) -> None:
 
 
 def test_language_switch_in_words(chat: ChatDriver) -> None:
-    replies = chat.say("please answer me in Vietnamese")
+    replies = after_notice(chat.say("please answer me in Vietnamese"))
 
     assert replies[0].text == gettext("core.language_set", "vi")
 
@@ -99,13 +100,13 @@ def test_delete_my_data_asks_then_deletes(chat: ChatDriver) -> None:
 
 
 def test_cancel_with_nothing_open(chat: ChatDriver) -> None:
-    replies = chat.say("/cancel")
+    replies = after_notice(chat.say("/cancel"))
 
     assert replies[0].text == gettext("core.nothing_to_cancel", "en")
 
 
 def test_unknown_button_gets_polite_reply(chat: ChatDriver) -> None:
-    replies = chat.say('/press{"cmd":"nope:gone"}')
+    replies = after_notice(chat.say('/press{"cmd":"nope:gone"}'))
 
     assert replies[0].text == gettext("core.unknown_button", "en")
 
@@ -140,13 +141,13 @@ def test_rasa_down_gives_try_again() -> None:
 
 
 def test_console_deletedata_command(chat: ChatDriver) -> None:
-    replies = chat.say("/deletedata")
+    replies = after_notice(chat.say("/deletedata"))
 
     assert replies[0].text == gettext("core.delete.confirm", "en")
 
 
 def test_handoff_unavailable_without_staff_chat(chat: ChatDriver) -> None:
-    replies = chat.say("I want to talk to a real person please")
+    replies = after_notice(chat.say("I want to talk to a real person please"))
 
     assert replies[0].text == gettext("core.handoff.unavailable", "en")
     assert replies[0].buttons

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from actions.handlers.kb import _related_buttons
 from bot.i18n import gettext
 from bot.settings import get_settings
 from bot.storage.db import session_scope
 from bot.storage.models import QuestionLog
 from knowledge_base.content import load_article
-from tests.actions.chat_helpers import commands, press, say_with_handoff, stack_engine
+from tests.actions.chat_helpers import after_notice, commands, press, say_with_handoff, stack_engine
 from tests.conftest import ChatDriver
 
 pytestmark = pytest.mark.stack
@@ -24,7 +25,7 @@ OFF_TOPIC = [
     ("Who won the football match yesterday?", "en"),
 ]
 #: On-topic (NLU: ask_question) but no article answers it.
-UNANSWERED_ON_TOPIC = "How do I register a trademark for my bamboo lamp brand?"
+UNANSWERED_ON_TOPIC = "Which glaze is safest for bamboo lamp shades sold in Japan?"
 
 
 def question_rows(chat: ChatDriver, text: str) -> int:
@@ -58,7 +59,7 @@ def test_off_topic_offers_handoff_when_channel_has_it(chat: ChatDriver) -> None:
 
 
 def test_unanswered_on_topic_question_invites_rephrase(chat: ChatDriver) -> None:
-    replies = chat.say(UNANSWERED_ON_TOPIC)
+    replies = after_notice(chat.say(UNANSWERED_ON_TOPIC))
 
     assert replies[-1].text.startswith(gettext("kb.not_sure", "en"))
     assert "core:handoff:start" not in commands(replies[-1])
@@ -99,20 +100,15 @@ def test_answer_names_public_source(chat: ChatDriver) -> None:
     assert answer.sources[0].title in answer.text
 
 
-@pytest.mark.parametrize(("question", "language"), [("តើ ISO 14001 ជាអ្វី?", "km"), ("ISO 14001 ແມ່ນຫຍັງ?", "lo")])
-def test_topic_button_names_other_language(chat: ChatDriver, question: str, language: str) -> None:
-    replies = chat.say(question)
-
+@pytest.mark.parametrize("language", ["km", "lo"])
+def test_topic_button_names_other_language(language: str) -> None:
     content = get_settings().kb_content_dir
+    assert not (content / language / "iso-14001-basics.md").exists()
+    assert (content / language / "textile-dyeing-water.md").exists()
+
+    buttons = _related_buttons([("iso-14001-basics", "ISO 14001"), ("textile-dyeing-water", "Dyeing")], language)
+
     other_language = f"({gettext('kb.language.en', language)})"
-    marked = 0
-    for button, command in zip(replies[-1].buttons, commands(replies[-1]), strict=True):
-        if not command or not command.startswith("kb:article:"):
-            continue
-        article_id = command.removeprefix("kb:article:")
-        if (content / language / f"{article_id}.md").exists():
-            assert not button.title.endswith(other_language), button.title
-        else:
-            assert button.title.endswith(other_language), button.title
-            marked += 1
-    assert marked, "no topic button led to an article without a version in the user's language"
+    assert buttons[0][0].endswith(other_language), buttons[0][0]
+    assert buttons[0][1] == "kb:article:iso-14001-basics"
+    assert not buttons[1][0].endswith(other_language), buttons[1][0]

@@ -63,7 +63,8 @@ def test_clear_yes_right_after_command_deletes(chat: ChatDriver) -> None:
 
 
 def test_free_text_delete_request_needs_button(chat: ChatDriver) -> None:
-    confirm = chat.say("'; DELETE FROM users; --")
+    chat.say("Hello there")
+    confirm = chat.say("please remove all my information from your system")
     assert confirm[0].text == gettext("core.delete.confirm", "en")
 
     typed_yes = chat.say("yes")
@@ -76,6 +77,7 @@ def test_free_text_delete_request_needs_button(chat: ChatDriver) -> None:
 
 
 def test_delete_confirm_keeps_first(chat: ChatDriver) -> None:
+    chat.say("Hello there")
     confirm = chat.say("/deletedata")
 
     assert commands(confirm[0]) == ["core:delete:no", "core:delete:yes"]
@@ -88,4 +90,23 @@ def test_old_delete_button_expires(chat: ChatDriver) -> None:
     replies = chat.say('/press{"cmd":"core:delete:yes"}')
 
     assert replies[0].text == gettext("core.unknown_button", "en")
+    assert stored_user(chat) is not None
+
+
+def test_first_question_also_gets_privacy_notice(chat: ChatDriver) -> None:
+    first = chat.say("Làm sao để giảm bao bì nhựa cho bánh kẹo?")
+
+    assert first[0].text == gettext("core.privacy_notice", "vi")
+    assert len(first) >= 2, "the question got no answer after the notice"
+    later = chat.say("Làm sao tiết kiệm điện trong xưởng may?")
+    assert gettext("core.privacy_notice", "vi") not in [reply.text for reply in later]
+
+
+def test_first_turn_notice_keeps_delete_question(chat: ChatDriver) -> None:
+    first = chat.say("/deletedata")
+    assert gettext("core.privacy_notice", "en") in [reply.text for reply in first]
+
+    replies = chat.say("no")
+
+    assert replies[0].text == gettext("core.delete.kept", "en")
     assert stored_user(chat) is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.i18n import gettext
+from tests.actions.chat_helpers import after_notice
 from tests.conftest import ChatDriver
 
 pytestmark = pytest.mark.stack
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.stack
     [("cam on ban", "vi"), ("cảm ơn bạn", "vi"), ("thank you", "en"), ("អរគុណ", "km"), ("ຂອບໃຈ", "lo")],
 )
 def test_thanks_gets_you_are_welcome(chat: ChatDriver, text: str, language: str) -> None:
-    replies = chat.say(text)
+    replies = after_notice(chat.say(text))
 
     assert replies[0].text == gettext("core.thanks", language)
     assert replies[0].text != gettext("core.goodbye", language)
@@ -23,7 +24,7 @@ def test_thanks_gets_you_are_welcome(chat: ChatDriver, text: str, language: str)
 
 @pytest.mark.parametrize("text", ["/unknown", "/foo bar"])
 def test_unknown_command_points_to_help(chat: ChatDriver, text: str) -> None:
-    replies = chat.say(text)
+    replies = after_notice(chat.say(text))
 
     assert replies[0].text == gettext("core.unknown_command", "en")
     assert replies[0].sources == []

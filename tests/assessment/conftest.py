@@ -14,10 +14,11 @@ from sqlalchemy import Engine, select
 from actions.context import TurnContext
 from actions.reply import Reply, button_payload
 from actions.router import load_handlers, route
-from actions.users import get_or_create_user
+from actions.users import get_or_create_user, mark_seen
 from bot.settings import get_settings
 from bot.storage.db import session_scope
 from bot.storage.models import Assessment, AssessmentAnswer, User
+from bot.storage.types import utc_now
 
 load_handlers()
 
@@ -45,6 +46,9 @@ class Owner:
         with session_scope(self.engine) as session:
             user = get_or_create_user(session, self.channel, self.external_id)
             user.language = self.language
+            # An owner who has written before: a first turn adds the privacy notice, which
+            # the stack tests cover.
+            user.last_seen_at = user.last_seen_at or utc_now()
             context = TurnContext(
                 sender_id=f"{self.channel}:{self.external_id}",
                 text=text,
@@ -57,6 +61,7 @@ class Owner:
                 session=session,
             )
             replies = route(context)
+            mark_seen(user)  # As the action server does after each turn.
         self.replies = replies
         for reply in reversed(replies):
             if reply.buttons:

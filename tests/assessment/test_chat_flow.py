@@ -378,6 +378,7 @@ def test_resume_prompt_after_idle(make_owner: OwnerFactory) -> None:
 
 def test_start_with_sector_entity(make_owner: OwnerFactory) -> None:
     owner = make_owner()
+    owner.say("hello", intent="greet", confidence=0.95)
 
     owner.say(
         "assess my furniture business",
@@ -464,3 +465,42 @@ def test_typed_one_continues_after_prompt(make_owner: OwnerFactory) -> None:
 
     assert owner.current_question() == "c_energy"
     assert owner.assessment().status == "in_progress"
+
+
+def test_data_deletion_removes_chart_images(make_owner: OwnerFactory) -> None:
+    owner = make_owner("vi")
+    owner.press("assess:start")
+    owner.press("assess:s:general")
+    summary = answer_until_done(owner, choice=2)[0]
+    assert summary.image is not None
+    chart = Path(summary.image)
+    assert chart.is_file()
+    unrelated = chart.with_name("assessment-999999.png")
+    unrelated.write_bytes(b"another owner's chart")
+
+    owner.turn("/deletedata", intent="delete_my_data")
+    done = owner.press("core:delete:yes")
+
+    assert done[0].text == gettext("core.delete.done", "vi")
+    assert not chart.exists()
+    assert unrelated.exists()
+
+
+def test_answer_read_as_goodbye_stays_in_run(make_owner: OwnerFactory) -> None:
+    owner = make_owner("vi")
+    owner.press("assess:s:general")
+
+    replies = owner.say("đầy đủ, có ghi chép", intent="goodbye", confidence=0.62)
+
+    assert gettext("core.goodbye", "vi") not in [reply.text for reply in replies]
+    assert owner.current_question() == "c_mat"
+    assert owner.assessment().status == "in_progress"
+
+
+def test_clear_goodbye_still_interrupts_run(make_owner: OwnerFactory) -> None:
+    owner = make_owner("en")
+    owner.press("assess:s:general")
+
+    replies = owner.say("bye, see you", intent="goodbye", confidence=0.95)
+
+    assert replies[0].text == gettext("core.goodbye", "en")

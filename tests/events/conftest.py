@@ -17,6 +17,7 @@ from bot.scheduler.policy import ReminderPolicy
 from bot.scheduler.quiet_hours import QuietHours
 from bot.storage.db import session_scope
 from bot.storage.models import Event, EventReminder, Subscription, User
+from bot.storage.types import utc_now
 
 #: Monday 1 March 2027, 03:00 UTC = 10:00 in Vietnam, Laos and Cambodia (UTC+7).
 MORNING = dt.datetime(2027, 3, 1, 3, 0, tzinfo=dt.UTC)
@@ -91,6 +92,8 @@ def add_event(engine: Engine, now: dt.datetime, policy: ReminderPolicy, **overri
 
 def add_user(engine: Engine, external_id: str, *, channel: str = "telegram", language: str = "en", **fields: Any) -> int:
     """Insert a user and return the id."""
+    # A user who has written before, so no turn is their first (which adds the privacy notice).
+    fields.setdefault("last_seen_at", utc_now())
     with session_scope(engine) as session:
         user = User(channel=channel, external_id=external_id, language=language, **fields)
         session.add(user)

@@ -11,6 +11,7 @@ from bot.services import free_port
 from bot.settings import Settings, get_settings
 from bot.storage.db import session_scope
 from bot.storage.models import User
+from bot.storage.types import utc_now
 from tests.fakes.bot_api import FakeBotApi
 
 #: The staff group of the handoff tests (group ids are negative).
@@ -52,6 +53,8 @@ def offline_settings(fake_api: FakeBotApi) -> Settings:
 
 def add_user(engine, external_id: str, language: str | None = "vi", **fields: object) -> int:  # type: ignore[no-untyped-def]
     """Insert a Telegram user row and return its id."""
+    # A user who has written before, so no turn is their first (which adds the privacy notice).
+    fields.setdefault("last_seen_at", utc_now())
     with session_scope(engine) as session:
         user = User(channel="telegram", external_id=external_id, language=language, **fields)
         session.add(user)
