@@ -21,6 +21,7 @@ from bot.settings import PROJECT_ROOT, Settings, get_settings
 from bot.storage.db import create_db_engine, session_scope
 from bot.storage.models import Event, EventReminder, Subscription, User
 from bot.storage.types import utc_now
+from tests.actions.chat_helpers import after_notice
 from tests.conftest import ChatDriver
 
 pytestmark = [
@@ -59,7 +60,7 @@ def user_row(settings: Settings, chat: ChatDriver) -> User:
 
 
 def test_list_events_through_stack(chat: ChatDriver, stack_events: dict[str, int]) -> None:
-    replies = chat.say("what events are coming up?")
+    replies = after_notice(chat.say("what events are coming up?"))
 
     assert replies[0].text.startswith("Upcoming events"), [reply.text for reply in replies]
     assert any("Sample:" in reply.text for reply in replies[1:])
@@ -125,7 +126,8 @@ def run_chat_script(settings: Settings, lines: list[str], folder: Path) -> list[
 
 def test_console_presses_event_card_buttons(stack_settings: Settings, stack_events: dict[str, int], tmp_path: Path) -> None:
     """Button 4 is the second card's Remind me and button 6 its Details, although the navigation message comes last."""
-    turns = run_chat_script(stack_settings, ["/events", "#6", "/events", "#4"], tmp_path)
+    # "hello" first, so that the listing is not the first turn, which adds the privacy notice.
+    turns = run_chat_script(stack_settings, ["hello", "/events", "#6", "/events", "#4"], tmp_path)[1:]
 
     listing = turns[0]["replies"]
     numbered = [button["payload"] for reply in listing for button in reply["buttons"]]
