@@ -211,7 +211,7 @@ def starts_with_yes(text: str) -> bool:
 
 
 def ask_delete_button(context: TurnContext) -> list[Reply]:
-    """Answer a typed yes to the deletion question that NLU did not read as a clear yes: only the button deletes."""
+    """Return the request to press the confirm button, for a typed yes that NLU did not read as a clear yes."""
     language = context.language
     context.user.pending_action = PENDING_DELETE_BUTTON
     return [Reply(text=gettext("core.delete.press_button", language), language=language, buttons=delete_buttons(language))]
@@ -286,7 +286,7 @@ def confirm_delete(context: TurnContext) -> list[Reply]:
 
 
 def delete_user(context: TurnContext) -> list[Reply]:
-    """Delete the user and everything kept about them: rows cascade, and chart images are removed."""
+    """Delete the user and everything kept about them: their rows (by cascade) and their chart images."""
     language = context.language
     user_id = context.user.id
     chart_paths = context.session.scalars(
@@ -299,15 +299,17 @@ def delete_user(context: TurnContext) -> list[Reply]:
     context.session.flush()
     context.session.expunge(context.user)
 
+    # NOTE: the images go before the transaction commits, so a failed commit keeps the
+    # rows but not their charts.
     removed = sum(_remove_chart(path) for path in chart_paths if path)
     logger.info("deleted user %s and their data (%d chart images)", user_id, removed)
     return [Reply(text=gettext("core.delete.done", language), language=language)]
 
 
 def _remove_chart(path: str) -> bool:
-    """Remove one chart image if it lies in the chart folder; return whether a file was removed.
+    """Remove one chart image that lies in the chart folder, and return whether a file was removed.
 
-    A path outside that folder is left alone, because the database value decides which file goes.
+    A path outside that folder is left alone, so a wrong database value cannot remove other files.
     """
     chart_folder = (get_settings().var_dir / CHART_FOLDER).resolve()
     chart = Path(path).resolve()
