@@ -111,7 +111,7 @@ def test_build_writes_sentence_transformers_folder(e5_model_dir: Path) -> None:
     assert config["model_type"] == "bert"
     assert config["vocab_size"] == 250037
     tokenizer_config = json.loads((e5_model_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
-    assert tokenizer_config["tokenizer_class"] == "PreTrainedTokenizerFast"
+    assert tokenizer_config["tokenizer_class"] == "E5SentencePieceTokenizer"
     prompts = json.loads((e5_model_dir / "config_sentence_transformers.json").read_text(encoding="utf-8"))["prompts"]
     assert prompts == {"query": "query: ", "passage": "passage: "}
     modules = json.loads((e5_model_dir / "modules.json").read_text(encoding="utf-8"))
