@@ -224,8 +224,9 @@ def start_services(
                 "--port",
                 str(rasa_port),
                 "--enable-api",
-                "--auth-token",
-                token,
+                # One argument with "=": a random URL-safe token can start with "-",
+                # which argparse would take for an option (1 start in 64 failed).
+                f"--auth-token={token}",
                 "--model",
                 str(model),
                 "--endpoints",

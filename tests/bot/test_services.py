@@ -5,8 +5,13 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from bot.services import AUTH_TOKEN_FILE, running_services, shared_auth_token
+import httpx
+import pytest
+
+from bot.services import AUTH_TOKEN_FILE, free_port, running_services, shared_auth_token, start_services
 from bot.settings import Settings, get_settings
+from bot.storage.db import create_db_engine
+from bot.storage.migrate import upgrade
 
 
 def test_shared_token_kept_in_var(tmp_path: Path) -> None:
@@ -34,3 +39,18 @@ def test_running_services_reused(stack_settings: Settings) -> None:
         assert services.processes == []
         assert services.rasa_port == stack_settings.rasa_port
         assert services.action_port == stack_settings.action_port
+
+
+@pytest.mark.stack
+def test_token_starting_with_dash_starts_rasa(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'spin.db'}"
+    upgrade(create_db_engine(database_url))
+    settings = get_settings().model_copy(update={"rasa_auth_token": "-Xy_leading-dash", "database_url": database_url})
+
+    services = start_services(settings, rasa_port=free_port(), action_port=free_port())
+    try:
+        status = httpx.get(f"http://127.0.0.1:{services.rasa_port}/status", params={"token": "-Xy_leading-dash"}, timeout=10)
+    finally:
+        services.stop()
+
+    assert status.status_code == 200
