@@ -225,7 +225,7 @@ def start_services(
                 str(rasa_port),
                 "--enable-api",
                 # One argument with "=": a random URL-safe token can start with "-",
-                # which argparse would take for an option (1 start in 64 failed).
+                # which argparse would take for an option (about 1 start in 64).
                 f"--auth-token={token}",
                 "--model",
                 str(model),

@@ -81,14 +81,26 @@ def _code(value: str | None) -> str:
     return value or ANY
 
 
-def _event_buttons(event: Event, language: str, *, details: bool = True) -> list[tuple[str, str]]:
-    buttons = [
-        (gettext("events.button.remind", language), f"events:remind:{event.id}"),
-        (gettext("events.button.ics", language), f"events:ics:{event.id}"),
-    ]
+def _event_buttons(event: Event, language: str, *, details: bool = True, reminded: bool = False) -> list[tuple[str, str]]:
+    """Return an event's buttons; ``reminded`` offers to cancel the owner's reminder instead of a new one."""
+    if reminded:
+        remind = (gettext("events.button.unremind", language), f"events:unremind:{event.id}")
+    else:
+        remind = (gettext("events.button.remind", language), f"events:remind:{event.id}")
+    buttons = [remind, (gettext("events.button.ics", language), f"events:ics:{event.id}")]
     if details:
         buttons.append((gettext("events.button.details", language), f"events:details:{event.id}"))
     return buttons
+
+
+def _reminded_events(context: TurnContext, events: list[Event]) -> set[int]:
+    """Return the ids among ``events`` for which the owner has asked for a reminder."""
+    if not events:
+        return set()
+    query = select(EventReminder.event_id).where(
+        EventReminder.user_id == context.user.id, EventReminder.event_id.in_([event.id for event in events])
+    )
+    return set(context.session.scalars(query))
 
 
 def _remember_filter(context: TurnContext, sector: str | None, country: str | None) -> None:
@@ -192,8 +204,14 @@ def list_page(context: TurnContext, sector: str | None, country: str | None, pag
     first = page * PAGE_SIZE + 1
     header = gettext("events.list.header", language, filter=label, first=first, last=first + len(events) - 1, total=total)
     replies = [Reply(text=header, language=language)]
+    reminded = _reminded_events(context, events)
     replies.extend(
-        Reply(text=event_card(event, language), language=language, buttons=_event_buttons(event, language)) for event in events
+        Reply(
+            text=event_card(event, language),
+            language=language,
+            buttons=_event_buttons(event, language, reminded=event.id in reminded),
+        )
+        for event in events
     )
     replies.append(Reply(text=gettext("events.list.more_prompt", language), language=language, buttons=navigation))
     return replies
@@ -259,7 +277,8 @@ def _not_found(context: TurnContext) -> list[Reply]:
 def show_details(context: TurnContext, event: Event) -> list[Reply]:
     """Return the full description of ``event`` with remind and calendar buttons."""
     language = context.language
-    buttons = _event_buttons(event, language, details=False) if event.status != STATUS_CANCELLED else []
+    reminded = event.id in _reminded_events(context, [event])
+    buttons = _event_buttons(event, language, details=False, reminded=reminded) if event.status != STATUS_CANCELLED else []
     return [Reply(text=event_details(event, language), language=language, buttons=buttons)]
 
 

@@ -201,6 +201,20 @@ def test_remind_me_plans_reminders(db_engine: Engine, catalogue: dict[str, int])
         assert sorted(kind.split(":")[1] for kind in planned) == ["P1D", "P7D", "PT2H"]
 
 
+def test_list_offers_cancel_after_remind(db_engine: Engine, catalogue: dict[str, int]) -> None:
+    turns = user_turns(db_engine, "c4b", sector="textiles", country="vn")
+    event_id = catalogue["vn-textiles-0"]
+    turns.press(f"events:remind:{event_id}")
+
+    listed = turns.say("list_events", "what events are coming up")
+    details = turns.press(f"events:details:{event_id}")
+
+    assert f"events:unremind:{event_id}" in commands(listed[1:2])
+    assert f"events:remind:{event_id}" not in commands(listed)
+    assert f"events:remind:{catalogue['vn-textiles-1']}" in commands(listed[2:3])
+    assert commands(details)[0] == f"events:unremind:{event_id}"
+
+
 def test_calendar_file_is_valid_ics(db_engine: Engine, catalogue: dict[str, int], var_dir: Path) -> None:
     turns = user_turns(db_engine, "c5", language="km")
     event_id = catalogue["la-food"]
