@@ -208,7 +208,10 @@ def build_report(
     name = questionnaire.name[language]
     level = gettext(f"assess.level.{result.level}", language)
     summary = [gettext("assess.report.title", language, name=name)]
-    if result.overall is None:
+    all_skipped = result.counted > 0 and result.skipped == result.counted
+    if all_skipped:
+        summary.append(gettext("assess.report.all_skipped", language))
+    elif result.overall is None:
         summary.append(gettext("assess.report.unscored", language))
     else:
         summary.append(gettext("assess.report.overall", language, score=whole_points(result.overall), level=level))
@@ -250,7 +253,7 @@ def build_report(
             title = shorten(f"{number}. {article_title(action.article_id, language)}", ARTICLE_BUTTON_MAX_CHARS)
             buttons.append((gettext("assess.button.article", language, title=title), f"kb:article:{action.article_id}"))
         lines.append(gettext("assess.report.read_more", language))
-    else:
+    elif not all_skipped:
         lines.append(gettext("assess.report.no_actions", language))
     buttons.extend(menu_buttons)
 

@@ -11,6 +11,8 @@ The rules (also in docs/assessment.md, for advisers):
 - Level: below 40 beginner, 40 to below 70 improving, 70 and above advanced.
 - Gain of a question = weight × (max points − points). The three counted questions with
   the largest gain (ties: questionnaire order) become the recommended actions.
+- A run in which every counted question was skipped has no score and no actions (level
+  unscored): a score of 0 would rate the business on answers it never gave.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from actions.assessment.schema import Dimension, Questionnaire
 
 #: Lower bounds of the levels on the 0-100 overall score, highest first.
 LEVEL_THRESHOLDS: tuple[tuple[float, str], ...] = ((70.0, "advanced"), (40.0, "improving"), (0.0, "beginner"))
-#: Level of a run in which no question counted (all not applicable or hidden).
+#: Level of a run in which no question counted (all not applicable or hidden) or every one was skipped.
 UNSCORED_LEVEL = "unscored"
 #: Number of recommended actions in a report.
 TOP_ACTIONS = 3
@@ -105,6 +107,17 @@ def score(questionnaire: Questionnaire, answers: Answers) -> ScoreResult:
         gain = weighted_max - question.weight * points
         if gain > 0:
             gains.append((gain, index, question.id, question.dimension.value, question.articles[0]))
+
+    if counted and skipped == counted:
+        return ScoreResult(
+            overall=None,
+            level=UNSCORED_LEVEL,
+            dimensions={dimension.value: None for dimension in questionnaire.dimensions},
+            actions=[],
+            counted=counted,
+            skipped=skipped,
+            not_applicable=not_applicable,
+        )
 
     dimensions = {
         dimension.value: _percent(points_by_dimension.get(dimension, 0.0), maximum_by_dimension.get(dimension, 0.0))

@@ -107,6 +107,25 @@ def test_full_run_by_buttons(make_owner: OwnerFactory, language: str) -> None:
     }
 
 
+@pytest.mark.parametrize("language", ["vi", "km"])
+def test_all_skipped_run_has_no_score(make_owner: OwnerFactory, language: str) -> None:
+    owner = make_owner(language)
+    owner.press("assess:s:general")
+
+    for _ in range(GENERAL_QUESTIONS + 5):
+        if not any(command == "assess:skip" for _title, command in owner.buttons):
+            break
+        owner.press("assess:skip")
+    summary, details = owner.replies
+
+    assert gettext("assess.report.all_skipped", language) in summary.text
+    assert gettext("assess.level.beginner", language) not in summary.text
+    assert gettext("assess.report.no_actions", language) not in details.text
+    assert not [command for _title, command in details.buttons if command.startswith("kb:article:")]
+    assert owner.assessment().status == "completed"
+    assert result_of(owner).level == "unscored"
+
+
 def test_answers_saved_per_turn(make_owner: OwnerFactory) -> None:
     owner = make_owner()
     owner.press("assess:s:textiles")

@@ -66,6 +66,16 @@ def test_skip_counts_zero_points(sample: Questionnaire) -> None:
     assert result.overall == pytest.approx(66.7)  # (2 + 2 + 0) / (3 + 2 + 1)
 
 
+def test_every_question_skipped_is_unscored(sample: Questionnaire) -> None:
+    result = score(sample, states(e1=None, e2=None, w1=None, gate=None, m1=None))
+
+    assert result.overall is None
+    assert result.level == "unscored"
+    assert set(result.dimensions.values()) == {None}
+    assert result.actions == []
+    assert result.skipped == result.counted > 0
+
+
 def test_hidden_branch_leaves_the_score(sample: Questionnaire) -> None:
     hidden = score(sample, states(e1="c", e2="na", w1="b", gate="no", m1="b"))
     shown = score(sample, states(e1="c", e2="na", w1="b", gate="yes", w2="a", m1="b"))
