@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from bot.events.catalogue import localized
+from bot.events.presentation import place_text
 from bot.events.problems import ImportProblem
 from bot.events.records import (
     COUNTRY_TIMEZONES,
@@ -237,6 +238,11 @@ def event_ics(event: Event, language: str, stamp: dt.datetime) -> bytes:
     calendar = _new_calendar()
     calendar.add("method", "PUBLISH")
     component = _vevent(event, stamp)
+    if event.place or event.province or event.country:
+        # The owner's calendar gets the whole address in their language. The catalogue
+        # export keeps the venue alone in LOCATION, because import reads it back as the venue.
+        component.pop("LOCATION", None)
+        component.add("location", place_text(event, language), parameters={"LANGUAGE": language})
     component.add("summary", localized(event.titles, language), parameters={"LANGUAGE": language})
     details = [localized(event.descriptions, language)]
     if event.organiser:

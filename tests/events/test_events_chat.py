@@ -18,6 +18,7 @@ from actions.context import TurnContext
 from actions.reply import Reply
 from actions.router import load_handlers, route
 from bot.events.importer import import_events
+from bot.events.presentation import country_label
 from bot.i18n import gettext
 from bot.scheduler import ledger
 from bot.scheduler.policy import ReminderPolicy
@@ -230,6 +231,7 @@ def test_calendar_file_is_valid_ics(db_engine: Engine, catalogue: dict[str, int]
     assert str(vevent.get("UID")) == "la-f"
     assert vevent.get("DTSTART").dt.tzinfo.key == "Asia/Vientiane"
     assert str(vevent.get("DESCRIPTION")).count(gettext("events.details.sample", "km")) == 1
+    assert str(vevent.get("LOCATION")).endswith(country_label("la", "km"))
     assert reply.to_rasa()["json_message"]["spin"]["document"] == str(path)
 
 
