@@ -47,6 +47,8 @@ class Answer:
     """Language of the quoted article when it differs from ``language``."""
     top_score: float | None = None
     """Confidence of the query (``Hit.confidence``), kept in the question log for the gap report."""
+    start_article_id: str | None = None
+    """Article to offer from its beginning, when the answer quoted a later part of it."""
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -145,6 +147,7 @@ def answer(text: str, language: str | None, retriever: Retriever | None = None) 
     text_out = "\n\n".join(part for part in (notice, body, sources_line) if part)
 
     following = retriever.index.next_chunk(best.chunk_id)
+    shown = retriever.index.chunk(best.chunk_id)
     used_articles = {hit.article_id for hit in used}
     related = _related([hit for hit in hits if hit.article_id not in used_articles], language, retriever)
     return Answer(
@@ -156,6 +159,7 @@ def answer(text: str, language: str | None, retriever: Retriever | None = None) 
         related=related,
         fallback_language=best.language if best.language != language else None,
         top_score=best.confidence,
+        start_article_id=best.article_id if shown is not None and shown.position > 0 else None,
     )
 
 

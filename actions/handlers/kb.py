@@ -149,6 +149,9 @@ def _answer_reply(result: kb_answer.Answer, language: str) -> Reply:
     buttons: list[tuple[str, str]] = []
     if result.more_chunk_id:
         buttons.append((gettext("kb.button.more", language), f"kb:more:{result.more_chunk_id}"))
+    if result.start_article_id:
+        # The best passage can be an article's last section, with nothing to read after it.
+        buttons.append((gettext("kb.button.from_start", language), f"kb:article:{result.start_article_id}"))
     buttons.extend(_related_buttons(result.related, language))
     extra: dict[str, object] = {}
     if public_sources:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from actions.handlers.kb import _related_buttons
+from actions.handlers.kb import _answer_reply, _related_buttons
 from bot.i18n import gettext
 from bot.settings import get_settings
 from bot.storage.db import session_scope
 from bot.storage.models import QuestionLog
+from knowledge_base.answer import Answer
 from knowledge_base.content import load_article
 from tests.actions.chat_helpers import after_notice, commands, press, say_with_handoff, stack_engine
 from tests.conftest import ChatDriver
@@ -112,3 +113,22 @@ def test_topic_button_names_other_language(language: str) -> None:
     assert buttons[0][0].endswith(other_language), buttons[0][0]
     assert buttons[0][1] == "kb:article:iso-14001-basics"
     assert not buttons[1][0].endswith(other_language), buttons[1][0]
+
+
+@pytest.mark.parametrize(("start", "offered"), [("textile-dyeing-water", True), (None, False)])
+def test_later_section_gets_start_button(start: str | None, offered: bool) -> None:
+    result = Answer(
+        text="ຂັ້ນຕອນທຳອິດ",
+        language="lo",
+        sources=[{"id": "textile-dyeing-water", "title": "Dyeing", "score": 0.9}],
+        declined=False,
+        more_chunk_id=None,
+        related=[],
+        fallback_language=None,
+        start_article_id=start,
+    )
+
+    reply = _answer_reply(result, "lo")
+
+    start_button = (gettext("kb.button.from_start", "lo"), "kb:article:textile-dyeing-water")
+    assert (start_button in reply.buttons) is offered

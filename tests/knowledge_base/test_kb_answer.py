@@ -104,6 +104,31 @@ def test_more_walks_through_long_article(content_dir: Path, fake_embedder, token
     assert shown == [chunk.chunk_id for chunk in chunks[1:]]
 
 
+def test_later_section_offers_article_start(content_dir: Path, fake_embedder, tokenizer) -> None:
+    path = content_dir / "en" / "fsc-wood.md"
+    header = path.read_text(encoding="utf-8").split("---\n\n", 1)[0]
+    woods = ["walnut", "teak", "acacia"]
+    sections = [
+        f"## Step {n}\n\n" + " ".join([f"Records of {wood} logs, entry {i}." for i in range(30)]) for n, wood in enumerate(woods)
+    ]
+    path.write_text(header + "---\n\n" + "\n\n".join(sections) + "\n", encoding="utf-8")
+    index = KnowledgeIndex(fake_embedder, tokenizer)
+    index.build(content_dir)
+    lexical = Retriever(index, "lexical", decline_below=0.0)
+    chunks = index.document_chunks("fsc-wood.en")
+
+    first = answer("walnut", "en", lexical)
+    last = answer("acacia", "en", lexical)
+
+    assert first.sources[0]["id"] == "fsc-wood"
+    assert first.start_article_id is None
+    assert last.sources[0]["id"] == "fsc-wood"
+    assert "acacia" in last.text
+    assert last.more_chunk_id is None
+    assert last.start_article_id == "fsc-wood"
+    assert chunks[0].text[:40] in show_article("fsc-wood", "en", lexical).text
+
+
 def test_more_with_unknown_chunk_is_declined(retriever: Retriever) -> None:
     reply = more("no-such-article.en#3", "lo", retriever)
     assert reply.declined
