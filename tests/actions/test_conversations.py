@@ -12,7 +12,7 @@ from bot.i18n import gettext
 from bot.rasa_client import RasaClient
 from bot.services import free_port
 from bot.settings import get_settings
-from tests.actions.chat_helpers import after_notice
+from tests.actions.chat_helpers import after_notice, commands
 from tests.conftest import ChatDriver
 
 pytestmark = pytest.mark.stack
@@ -168,6 +168,17 @@ def test_glue_question_not_read_as_subscription(chat: ChatDriver) -> None:
     for reply in replies:
         assert not reply.text.startswith(subscribe_prefix), reply.text
     assert replies[-1].sources or replies[-1].text.startswith(gettext("kb.not_sure", "en"))
+
+
+def test_wish_to_see_fairs_lists_events(chat: ChatDriver) -> None:
+    chat.say("Xin chào")
+
+    replies = chat.say("Tôi muốn xem hội chợ")
+
+    subscribe_prefix = gettext("events.subscribe.confirm", "vi", filter="").partition("?")[0]
+    assert not any(reply.text.startswith(subscribe_prefix) for reply in replies)
+    # The list's own buttons: its "Subscribe" button asks first (events:ask), the confirmation does not.
+    assert any(command and command.startswith("events:ask:") for command in commands(replies[-1]))
 
 
 def test_start_self_assessment_shows_sectors(chat: ChatDriver) -> None:
