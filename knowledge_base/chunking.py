@@ -41,6 +41,10 @@ _LIST_ITEM = re.compile(r"^(?P<indent>\s*)(?P<marker>[-*+•]|\d{1,3}[.)])\s+(?P
 #: End of a sentence: . ! ? or … before a space, or the Khmer signs ។ and ៕ anywhere,
 #: with any closing quotes or brackets that follow.
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|[។៕]+[\"'”’)\]]*")
+#: A numbered item's number, which the sentence-end pattern would split off as a sentence.
+_ITEM_NUMBER = re.compile(r"\s*\d{1,3}[.)]")
+#: Version of the rules that split text into sentences; a change re-chunks every index.
+SENTENCE_RULES_VERSION = 2
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _LINK = re.compile(r"\[(?P<text>[^\]]+)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"(\*\*|\*|`)(?P<text>\S(?:.*?\S)?)\1")
@@ -136,10 +140,16 @@ def plain_inline(text: str) -> str:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split text after . ! ? … and the Khmer signs ។ ៕. Lao text without punctuation stays whole."""
+    """Split text after . ! ? … and the Khmer signs ។ ៕. Lao text without punctuation stays whole.
+
+    The number that opens a numbered item ("8. Reuse ...") stays with its text, so a
+    chunk never ends on a bare "8.".
+    """
     sentences = []
     start = 0
     for match in _SENTENCE_END.finditer(text):
+        if _ITEM_NUMBER.fullmatch(text[start : match.end()]):
+            continue
         sentences.append(text[start : match.end()])
         start = match.end()
     sentences.append(text[start:])

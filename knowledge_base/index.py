@@ -50,6 +50,7 @@ import typer
 from knowledge_base.chunking import (
     MODEL_MAX_TOKENS,
     OVERLAP_TOKENS,
+    SENTENCE_RULES_VERSION,
     TARGET_TOKENS,
     Chunk,
     chunk_article,
@@ -79,7 +80,12 @@ FOLDED_LANGUAGES = frozenset({"vi"})
 KEEP_OLD_VERSIONS = 1
 BM25_K1 = 1.5
 BM25_B = 0.75
-CHUNKING_PARAMETERS = {"target_tokens": TARGET_TOKENS, "overlap_tokens": OVERLAP_TOKENS, "max_tokens": MODEL_MAX_TOKENS}
+CHUNKING_PARAMETERS = {
+    "target_tokens": TARGET_TOKENS,
+    "overlap_tokens": OVERLAP_TOKENS,
+    "max_tokens": MODEL_MAX_TOKENS,
+    "sentence_rules": SENTENCE_RULES_VERSION,
+}
 
 
 class Embedder(Protocol):

@@ -6,6 +6,7 @@ import dataclasses
 import datetime
 import itertools
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -159,6 +160,22 @@ def test_sentence_splitting() -> None:
     assert split_sentences('He asked "Why?" Then left. Done!') == ['He asked "Why?"', "Then left.", "Done!"]
     assert split_sentences("ទីមួយ។ទីពីរ។ ទីបី") == ["ទីមួយ។", "ទីពីរ។", "ទីបី"]
     assert split_sentences("Price 3.5 kg") == ["Price 3.5 kg"]
+
+
+def test_item_number_stays_with_its_text() -> None:
+    assert split_sentences("8. Reuse offcuts. Sell the rest.") == ["8. Reuse offcuts.", "Sell the rest."]
+    assert split_sentences("3) Keep records.") == ["3) Keep records."]
+    assert split_sentences("Sales grew in 2025. Costs fell.") == ["Sales grew in 2025.", "Costs fell."]
+
+
+def test_no_real_chunk_ends_on_item_number(tokenizer: Tokenizer) -> None:
+    from knowledge_base.content import load_articles
+
+    content = Path(__file__).resolve().parents[2] / "knowledge_base" / "content"
+    bare_number = re.compile(r"(^|\s)\d{1,3}[.)]$")
+    for article in load_articles(content):
+        for chunk in chunk_article(article, tokenizer):
+            assert not bare_number.search(chunk.text.rstrip()), chunk.id
 
 
 def test_real_articles_fit_model_limit(tokenizer: Tokenizer) -> None:
