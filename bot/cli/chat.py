@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 import uuid
@@ -12,12 +13,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from bot.channels.base import IncomingMessage
+from bot.channels.base import IncomingMessage, OutgoingMessage
 from bot.channels.console import START_MESSAGE, ButtonNotFoundError, print_replies, resolve_input, turn_buttons, turn_language
 from bot.conversation import Conversation
+from bot.i18n import gettext, normalize_language
 from bot.rasa_client import RasaClient
 from bot.services import running_services
-from bot.settings import get_settings
+from bot.settings import Settings, get_settings
 
 __all__ = ["ButtonNotFoundError", "chat", "resolve_input"]
 
@@ -49,27 +51,77 @@ async def _run_script(conversation: Conversation, lines: list[str], user: str, a
     return failures
 
 
-async def _interactive(conversation: Conversation, user: str, console: Console) -> None:
-    console.print(START_MESSAGE, style="bold", markup=False, highlight=False)
-    latest_buttons: list[tuple[str, str]] = []
+@dataclasses.dataclass
+class _ConsoleState:
+    """Buttons, language and unsent line that an interactive chat keeps when the servers start again."""
+
+    latest_buttons: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     latest_language: str | None = None
+    #: A line whose turn failed because the servers had stopped, to send again first.
+    pending: str | None = None
+
+
+async def _interactive(
+    conversation: Conversation, user: str, console: Console, state: _ConsoleState | None = None, client: RasaClient | None = None
+) -> _ConsoleState | None:
+    """Chat until end of input and return None, or return the state when the servers stopped.
+
+    Other chats share the servers of the chat that started them, which stops them when
+    it ends. A turn that fails while Rasa is down ends this loop, so the caller can start
+    the servers again and send that line once more.
+    """
+    if state is None:
+        state = _ConsoleState()
+        console.print(START_MESSAGE, style="bold", markup=False, highlight=False)
     while True:
-        try:
-            line = await asyncio.to_thread(input, "you> ")
-        except (EOFError, KeyboardInterrupt):
-            console.print()
-            return
+        if state.pending is not None:
+            line, state.pending = state.pending, None
+        else:
+            try:
+                line = await asyncio.to_thread(input, "you> ")
+            except (EOFError, KeyboardInterrupt):
+                console.print()
+                return None
         if not line.strip():
             continue
         try:
-            text, _shown = resolve_input(line, latest_buttons, latest_language)
+            text, _shown = resolve_input(line, state.latest_buttons, state.latest_language)
         except ButtonNotFoundError as error:
             console.print(str(error), style="red", markup=False)
             continue
         replies = await conversation.handle(IncomingMessage(channel=CHANNEL, external_id=user, text=text))
-        latest_buttons = turn_buttons(replies) or latest_buttons
-        latest_language = turn_language(replies) or latest_language
+        if client is not None and _is_try_again(replies) and not await client.is_ready():
+            state.pending = line
+            return state
+        state.latest_buttons = turn_buttons(replies) or state.latest_buttons
+        state.latest_language = turn_language(replies) or state.latest_language
         print_replies(console, replies)
+
+
+def _is_try_again(replies: list[OutgoingMessage]) -> bool:
+    """Return whether ``replies`` is the apology sent when Rasa could not be reached."""
+    return len(replies) == 1 and replies[0].text == gettext("core.try_again", replies[0].language)
+
+
+def _chat_interactively(settings: Settings, user: str, console: Console) -> None:
+    """Run the interactive chat, starting the servers again whenever they stop under it."""
+    state: _ConsoleState | None = None
+    while True:
+        with running_services(settings) as services:
+            state = asyncio.run(_interactive_session(services.settings(settings), user, console, state))
+        if state is None:
+            return
+        console.print(gettext("core.console.restarting", normalize_language(state.latest_language)), style="yellow", markup=False)
+
+
+async def _interactive_session(
+    service_settings: Settings, user: str, console: Console, state: _ConsoleState | None
+) -> _ConsoleState | None:
+    client = RasaClient(service_settings)
+    try:
+        return await _interactive(Conversation(client), user, console, state, client)
+    finally:
+        await client.aclose()
 
 
 def chat(
@@ -96,19 +148,19 @@ def chat(
     console = Console(stderr=as_json)
     user = user or (f"script-{uuid.uuid4().hex[:12]}" if script else "local")
 
-    async def main(service_settings: object) -> int:
-        client = RasaClient(service_settings)  # type: ignore[arg-type]
-        conversation = Conversation(client)
+    if script is None:
+        _chat_interactively(settings, user, console)
+        return
+
+    async def run_script(service_settings: Settings, lines: list[str]) -> int:
+        client = RasaClient(service_settings)
         try:
-            if script is not None:
-                lines = script.read_text(encoding="utf-8").splitlines()
-                return await _run_script(conversation, lines, user, as_json, console)
-            await _interactive(conversation, user, console)
-            return 0
+            return await _run_script(Conversation(client), lines, user, as_json, console)
         finally:
             await client.aclose()
 
+    lines = script.read_text(encoding="utf-8").splitlines()
     with running_services(settings) as services:
-        failures = asyncio.run(main(services.settings(settings)))
+        failures = asyncio.run(run_script(services.settings(settings), lines))
     if failures:
         sys.exit(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import io
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -14,7 +15,10 @@ from bot.channels.console import ButtonNotFoundError, print_replies, resolve_inp
 from bot.cli import chat as chat_cli
 from bot.cli.main import app
 from bot.i18n import gettext
-from bot.settings import SUPPORTED_LANGUAGES
+from bot.services import free_port, rasa_is_running, start_services
+from bot.settings import SUPPORTED_LANGUAGES, get_settings
+from bot.storage.db import create_db_engine
+from bot.storage.migrate import upgrade
 
 
 def _event_list_turn() -> list[OutgoingMessage]:
@@ -176,3 +180,41 @@ async def test_script_echo_keeps_brackets() -> None:
 
     assert failures == 0
     assert "> hello [/b] and [bold]x[/bold]" in output.getvalue()
+
+
+@pytest.mark.stack
+def test_chat_restarts_servers_stopped_under_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A chat sharing the servers of another chat starts them again when that chat ends."""
+    database_url = f"sqlite:///{tmp_path / 'spin.db'}"
+    upgrade(create_db_engine(database_url))
+    settings = get_settings().model_copy(
+        update={
+            "database_url": database_url,
+            "rasa_auth_token": "console-restart",
+            "rasa_port": free_port(),
+            "action_port": free_port(),
+        }
+    )
+    first_chat_servers = start_services(settings, rasa_port=settings.rasa_port, action_port=settings.action_port)
+    lines = iter(["/help", "STOP", "/help"])
+
+    def typed(_prompt: str) -> str:
+        line = next(lines, None)
+        if line is None:
+            raise EOFError
+        if line == "STOP":
+            # The chat that started the servers ends.
+            first_chat_servers.stop()
+            return "/start"
+        return line
+
+    monkeypatch.setattr(builtins, "input", typed)
+    output = io.StringIO()
+
+    chat_cli._chat_interactively(settings, "restart-user", Console(file=output, width=200, color_system=None))
+
+    printed = output.getvalue()
+    assert printed.count(gettext("core.help", "en").splitlines()[0]) == 2
+    assert gettext("core.console.restarting", "en") in printed
+    assert gettext("core.try_again", "en") not in printed
+    assert not rasa_is_running(settings)
