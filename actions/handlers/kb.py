@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import stat
@@ -17,7 +18,7 @@ from bot.i18n import gettext
 from bot.settings import SUPPORTED_LANGUAGES, get_settings
 from bot.storage.questions import log_question
 from knowledge_base import answer as kb_answer
-from knowledge_base.content import ContentError, Source, load_article
+from knowledge_base.content import Article, ContentError, Source, load_article
 from knowledge_base.index import default_import_dir
 from knowledge_base.retrieval import get_retriever
 from nlu.text import normalize
@@ -37,22 +38,22 @@ PUBLIC_SOURCE_TITLE_MAX_CHARS = 80
 #: answer (at most ``knowledge_base.answer.MAX_ANSWER_CHARS``, 1800) stays within Zalo's
 #: 2000 characters.
 PUBLIC_SOURCES_LINE_MAX_CHARS = 180
-#: Article files whose sources stay parsed, so a reply does not parse their YAML front matter
-#: again; the content has 246 article files in four languages.
-ARTICLE_SOURCES_CACHED = 512
+#: Article files that stay parsed, so a reply does not parse their YAML front matter again;
+#: the content has 246 article files in four languages.
+ARTICLE_FILES_CACHED = 512
 
 
 # --- sources ---------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=ARTICLE_SOURCES_CACHED)
-def _sources_in_file(path: Path, modified_ns: int, size: int) -> tuple[Source, ...]:
-    """Return the sources of the article file at ``path``; the time and size key a changed file anew."""
-    return load_article(path).sources
+@functools.lru_cache(maxsize=ARTICLE_FILES_CACHED)
+def _article_in_file(path: Path, modified_ns: int, size: int) -> Article:
+    """Return the article file at ``path``, parsed; the time and size key a changed file anew."""
+    return load_article(path)
 
 
-def _article_sources(article_id: str, language: str) -> tuple[Source, ...]:
-    """Return the public sources in the front matter of ``article_id``, preferring its ``language`` version."""
+def _article_file(article_id: str, language: str) -> Article | None:
+    """Return the ``language`` version of ``article_id``, else English, else any, or None when unreadable."""
     folders = [get_settings().kb_content_dir, default_import_dir()]
     for candidate in dict.fromkeys((language, "en", *SUPPORTED_LANGUAGES)):
         for folder in folders:
@@ -64,10 +65,16 @@ def _article_sources(article_id: str, language: str) -> tuple[Source, ...]:
             if not stat.S_ISREG(status.st_mode):
                 continue
             try:
-                return _sources_in_file(path, status.st_mtime_ns, status.st_size)
+                return _article_in_file(path, status.st_mtime_ns, status.st_size)
             except ContentError as error:
-                logger.warning("sources of article %s unreadable: %s", article_id, error)
-    return ()
+                logger.warning("article %s unreadable: %s", article_id, error)
+    return None
+
+
+def _article_sources(article_id: str, language: str) -> tuple[Source, ...]:
+    """Return the public sources in the front matter of ``article_id``, preferring its ``language`` version."""
+    article = _article_file(article_id, language)
+    return article.sources if article is not None else ()
 
 
 def _source_label(source: Source) -> str:
@@ -132,6 +139,28 @@ def _related_buttons(related: Sequence[tuple[str, str]], language: str) -> list[
             )
         buttons.append((title, f"kb:article:{article_id}"))
     return buttons
+
+
+def _with_curated_related(result: kb_answer.Answer, language: str) -> kb_answer.Answer:
+    """Put the quoted article's own ``related`` list (front matter) before the search's close topics.
+
+    The search's next hits can come from another sector altogether ("shoe glue" under a
+    dyeing answer), while the writers' list names the neighbouring topics.
+    """
+    if result.declined or not result.sources:
+        return result
+    quoted = {str(source["id"]) for source in result.sources}
+    article = _article_file(str(result.sources[0]["id"]), language)
+    documents = get_retriever().index.documents
+    related: list[tuple[str, str]] = []
+    for article_id in article.related if article is not None else ():
+        versions = [f"{article_id}.{code}" for code in (language, "en", *SUPPORTED_LANGUAGES)]
+        document_id = next((key for key in versions if key in documents), None)
+        if document_id is not None and article_id not in quoted:
+            related.append((article_id, documents[document_id].title))
+    listed = quoted | {article_id for article_id, _title in related}
+    related.extend(item for item in result.related if item[0] not in listed)
+    return dataclasses.replace(result, related=related[: kb_answer.RELATED_LIMIT])
 
 
 def _handoff_buttons(context: TurnContext) -> list[tuple[str, str]]:
@@ -226,7 +255,7 @@ def ask(context: TurnContext) -> list[Reply]:
         result.top_score or 0.0,
     )
     if not result.declined:
-        return [_answer_reply(result, language)]
+        return [_answer_reply(_with_curated_related(result, language), language)]
     if off_topic:
         return [_out_of_scope_reply(context)]
     return [_not_sure_reply(context, result)]
@@ -250,4 +279,4 @@ def kb_command(context: TurnContext) -> list[Reply]:
     if result.declined:
         # The article or part is no longer in the index.
         return [Reply(text=result.text, language=language, buttons=menu_buttons(language))]
-    return [_answer_reply(result, language)]
+    return [_answer_reply(_with_curated_related(result, language), language)]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import pytest
 from sqlalchemy import func, select
 
-from actions.handlers.kb import _answer_reply, _related_buttons
+from actions.handlers.kb import _answer_reply, _related_buttons, _with_curated_related
 from bot.i18n import gettext
 from bot.settings import get_settings
 from bot.storage.db import session_scope
@@ -115,20 +118,36 @@ def test_topic_button_names_other_language(language: str) -> None:
     assert not buttons[1][0].endswith(other_language), buttons[1][0]
 
 
-@pytest.mark.parametrize(("start", "offered"), [("textile-dyeing-water", True), (None, False)])
-def test_later_section_gets_start_button(start: str | None, offered: bool) -> None:
-    result = Answer(
-        text="ຂັ້ນຕອນທຳອິດ",
-        language="lo",
+def dyeing_answer(language: str, **fields: Any) -> Answer:
+    """An answer that quotes the dyeing-water article, with ``fields`` replaced."""
+    answer = Answer(
+        text="Dyeing with less water",
+        language=language,
         sources=[{"id": "textile-dyeing-water", "title": "Dyeing", "score": 0.9}],
         declined=False,
         more_chunk_id=None,
         related=[],
         fallback_language=None,
-        start_article_id=start,
     )
+    return dataclasses.replace(answer, **fields)
+
+
+@pytest.mark.parametrize(("start", "offered"), [("textile-dyeing-water", True), (None, False)])
+def test_later_section_gets_start_button(start: str | None, offered: bool) -> None:
+    result = dyeing_answer("lo", start_article_id=start)
 
     reply = _answer_reply(result, "lo")
 
     start_button = (gettext("kb.button.from_start", "lo"), "kb:article:textile-dyeing-water")
     assert (start_button in reply.buttons) is offered
+
+
+def test_answer_lists_article_own_related_first() -> None:
+    content = get_settings().kb_content_dir
+    curated = list(load_article(content / "en" / "textile-dyeing-water.md").related)
+    result = dyeing_answer("en", related=[("footwear-adhesives-solvents", "Safer adhesives"), ("natural-dyes", "Natural dyes")])
+
+    related = _with_curated_related(result, "en").related
+
+    assert [article_id for article_id, _title in related] == curated[:3]
+    assert "footwear-adhesives-solvents" not in dict(related)
