@@ -60,6 +60,38 @@ _SECTOR_SUBSTRINGS: Final[dict[str, tuple[str, ...]]] = {
     "food": ("អាហារ", "ອາຫານ"),
     "packaging": ("វេចខ្ចប់", "ບັນຈຸພັນ", "ຫຸ້ມຫໍ່"),
 }
+#: Event kinds a message can ask for, each with the catalogue kinds it lists. Trade fairs
+#: and exhibitions go together: owners use the words for both, and Khmer (ពិព័រណ៍) and
+#: Lao (ງານວາງສະແດງ) name both with one word.
+KIND_FILTERS: Final[dict[str, tuple[str, ...]]] = {
+    "fairs": ("trade_fair", "exhibition"),
+    "workshop": ("workshop",),
+    "training": ("training",),
+}
+#: Folded, lower-case Latin phrases (whole words) for each kind filter.
+_KIND_WORDS: Final[dict[str, tuple[str, ...]]] = {
+    "fairs": (
+        "trade fair",
+        "trade fairs",
+        "trade show",
+        "trade shows",
+        "fair",
+        "fairs",
+        "expo",
+        "exhibition",
+        "exhibitions",
+        "hoi cho",
+        "trien lam",
+    ),
+    "workshop": ("workshop", "workshops", "seminar", "seminars", "hoi thao"),
+    "training": ("training", "trainings", "training course", "training courses", "tap huan", "dao tao"),
+}
+#: Khmer and Lao names (substrings) for each kind filter, as in the sample events' titles.
+_KIND_SUBSTRINGS: Final[dict[str, tuple[str, ...]]] = {
+    "fairs": ("ពិព័រណ៍", "ງານວາງສະແດງ"),
+    "workshop": ("សិក្ខាសាលា", "ສຳມະນາ"),
+    "training": ("បណ្តុះបណ្តាល", "ຝຶກອົບຮົມ"),
+}
 #: Lao "am" typed as two characters (nikhahit and aa) instead of U+0EB3; NFC keeps both forms.
 _LAO_AM_SPLIT = "\u0ecd\u0eb2"
 _LAO_AM = "\u0eb3"
@@ -171,4 +203,12 @@ def named_sector(text: str) -> str | None:
     clean, folded_words, _original_words = _prepare(text)
     found = _latin_matches(folded_words, _SECTOR_WORDS, skip_language=False)
     found |= _substring_matches(clean, _SECTOR_SUBSTRINGS, skip_language=False)
+    return _single(found)
+
+
+def named_kind(text: str) -> str | None:
+    """Return the kind filter (a key of :data:`KIND_FILTERS`) named in ``text``, SEVERAL, or None."""
+    clean, folded_words, _original_words = _prepare(text)
+    found = _latin_matches(folded_words, _KIND_WORDS, skip_language=False)
+    found |= _substring_matches(clean, _KIND_SUBSTRINGS, skip_language=False)
     return _single(found)

@@ -2,7 +2,7 @@
 
 Button commands (all under the ``events`` prefix, ``any`` for "no filter")::
 
-    events:list[:<sector>:<country>:<page>]   upcoming events, filtered
+    events:list[:<sector>:<country>:<page>[:<kind>]]   upcoming events, filtered (kind: fairs, workshop, training)
     events:sectors:<mode>:<sector>:<country>  choose a sector (mode list or sub)
     events:countries:<mode>:<sector>:<country>
     events:cancel:<sector>:<country>          leave a sector or country choice unchanged
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from actions.assessment.store import Status as AssessmentStatus
 from actions.context import TurnContext
-from actions.handlers.event_filters import SEVERAL, named_country, named_sector
+from actions.handlers.event_filters import KIND_FILTERS, SEVERAL, named_country, named_kind, named_sector
 from actions.handlers.general import menu_buttons, unknown_button
 from actions.registry import on_command, on_intent
 from actions.reply import Reply
@@ -161,6 +161,18 @@ def _requested_filter(context: TurnContext) -> tuple[str | None, str | None]:
     return sector, country
 
 
+def _requested_kind(context: TurnContext) -> str | None:
+    """Return the kind filter named in a typed events request ("trade fairs"), or None for any kind."""
+    if context.command is not None:
+        return None
+    named = named_kind(context.text)
+    return None if named == SEVERAL else named
+
+
+def _kind_label(kind: str, language: str) -> str:
+    return " / ".join(gettext(f"events.kind.{event_kind}", language) for event_kind in KIND_FILTERS[kind])
+
+
 def _find_subscription(session: Session, user_id: int, sector: str | None, country: str | None) -> Subscription | None:
     # NULL never equals NULL in SQL, so "any" needs IS NULL rather than "=".
     query = select(Subscription).where(Subscription.user_id == user_id)
@@ -172,15 +184,23 @@ def _find_subscription(session: Session, user_id: int, sector: str | None, count
 # ---------------------------------------------------------------------- list
 
 
-def list_page(context: TurnContext, sector: str | None, country: str | None, page: int) -> list[Reply]:
-    """Return one page of upcoming events for the filter, with filter and paging buttons."""
+def list_page(context: TurnContext, sector: str | None, country: str | None, page: int, kind: str | None = None) -> list[Reply]:
+    """Return one page of upcoming events for the filter, with filter and paging buttons.
+
+    ``kind`` (a key of ``KIND_FILTERS``) narrows a typed request such as "trade fairs". The
+    next-page button keeps it. The sector and country buttons list every kind again.
+    """
     language = context.language
     now = utc_now()
     page = max(page, 0)
+    kinds = KIND_FILTERS.get(kind) if kind else None
     events, total = upcoming_events(
-        context.session, now, sector=sector, country=country, limit=PAGE_SIZE, offset=page * PAGE_SIZE
+        context.session, now, sector=sector, country=country, kinds=kinds, limit=PAGE_SIZE, offset=page * PAGE_SIZE
     )
     label = filter_label(sector, country, language)
+    if kinds:
+        label = f"{label} · {_kind_label(kind or '', language)}"
+    kind_suffix = f":{kind}" if kinds else ""
     navigation = [
         (
             gettext("events.button.sector", language, sector=sector_label(sector, language)),
@@ -193,7 +213,8 @@ def list_page(context: TurnContext, sector: str | None, country: str | None, pag
     ]
     if (page + 1) * PAGE_SIZE < total:
         navigation.insert(
-            0, (gettext("events.button.next", language), f"events:list:{_code(sector)}:{_code(country)}:{page + 1}")
+            0,
+            (gettext("events.button.next", language), f"events:list:{_code(sector)}:{_code(country)}:{page + 1}{kind_suffix}"),
         )
     navigation.append((gettext("events.button.subscribe", language), f"events:ask:{_code(sector)}:{_code(country)}"))
     navigation.append((gettext("events.button.subscriptions", language), "events:subs"))
@@ -221,7 +242,7 @@ def list_page(context: TurnContext, sector: str | None, country: str | None, pag
 def list_events(context: TurnContext) -> list[Reply]:
     """Show upcoming events for the sector and country named in the message, else the owner's."""
     sector, country = _requested_filter(context)
-    return list_page(context, sector, country, 0)
+    return list_page(context, sector, country, 0, _requested_kind(context))
 
 
 def _cancel_choice_button(language: str, sector: str | None, country: str | None) -> tuple[str, str]:
@@ -522,11 +543,12 @@ def events_command(context: TurnContext) -> list[Reply]:
 
     if action == "list" and not fields:
         return list_events(context)
-    page = parse_database_integer(fields[2]) if action == "list" and len(fields) == 3 else None
+    listing = action == "list" and (len(fields) == 3 or (len(fields) == 4 and fields[3] in KIND_FILTERS))
+    page = parse_database_integer(fields[2]) if listing else None
     if page is not None:
         sector, country = _filter_value(fields[0], SECTORS), _filter_value(fields[1], countries)
         _remember_filter(context, sector, country)
-        return list_page(context, sector, country, page)
+        return list_page(context, sector, country, page, fields[3] if len(fields) == 4 else None)
     if action in ("sectors", "countries") and len(fields) == 3 and fields[0] in (LIST_MODE, SUBSCRIBE_MODE):
         sector, country = _filter_value(fields[1], SECTORS), _filter_value(fields[2], countries)
         if action == "sectors":

@@ -141,10 +141,11 @@ def upcoming_events(
     *,
     sector: str | None = None,
     country: str | None = None,
+    kinds: tuple[str, ...] | None = None,
     limit: int = 5,
     offset: int = 0,
 ) -> tuple[list[Event], int]:
-    """Return (one page of upcoming events, total matching), soonest first.
+    """Return (one page of upcoming events, total matching), soonest first; ``kinds`` None means any kind.
 
     An event with no sectors is for every sector. Sector filtering happens in Python
     because ``sectors`` is a JSON list that SQLite and PostgreSQL query differently;
@@ -153,6 +154,8 @@ def upcoming_events(
     query = select(Event).where(Event.starts_at > now, Event.status != STATUS_CANCELLED)
     if country:
         query = query.where(Event.country == country)
+    if kinds:
+        query = query.where(Event.kind.in_(kinds))
     candidates = session.scalars(query.order_by(Event.starts_at, Event.id)).all()
     matching = [event for event in candidates if _matches_sector(event, sector)]
     return matching[offset : offset + limit], len(matching)

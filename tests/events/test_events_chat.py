@@ -175,6 +175,27 @@ def test_list_pages_and_narrowing(db_engine: Engine, catalogue: dict[str, int]) 
         assert (user.sector, user.country) == ("food", "kh")
 
 
+def test_list_of_fairs_only(db_engine: Engine, catalogue: dict[str, int], now: dt.datetime, policy: ReminderPolicy) -> None:
+    for index, (kind, country) in enumerate(
+        [("trade_fair", "vn"), ("exhibition", "vn"), ("trade_fair", "kh"), ("trade_fair", "vn")]
+    ):
+        add_event(db_engine, now, policy, uid=f"fair-{index}", kind=kind, country=country, titles={"en": f"Sample: fair {index}"})
+    turns = user_turns(db_engine, "c3f")
+
+    fairs = turns.say("list_events", "show me the trade fairs")
+    second_page = turns.press("events:list:any:any:1:fairs")
+    in_cambodia = turns.say("list_events", "trade fairs in Cambodia")
+    workshops = turns.say("list_events", "any workshops coming up?")
+
+    assert "Trade fair / Exhibition" in fairs[0].text
+    assert "(1–3 of 4)" in fairs[0].text
+    assert "events:list:any:any:1:fairs" in commands(fairs)
+    assert "(4–4 of 4)" in second_page[0].text
+    assert all("fair" in reply.text.split("\n")[0] for reply in fairs[1:-1] + second_page[1:-1])
+    assert [reply.text.split("\n")[0] for reply in in_cambodia[1:-1]] == ["Trade fair: Sample: fair 2"]
+    assert "(1–3 of 5)" in workshops[0].text
+
+
 def test_list_in_vietnamese(db_engine: Engine, catalogue: dict[str, int]) -> None:
     turns = user_turns(db_engine, "c3", language="vi", country="vn")
 
