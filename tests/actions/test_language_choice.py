@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actions.users import CLEAR_LANGUAGE_SHARE, choose_language, message_language
+from actions.users import CLEAR_LANGUAGE_SHARE, choose_language, message_language, pick_language, remember_language
 from bot.i18n import gettext
 from bot.storage.models import User
 from tests.actions.chat_helpers import press, stored_user
@@ -105,3 +105,36 @@ def test_choose_language_keeps_or_switches(stored: str | None, confirmed: bool, 
     else:
         assert chosen in {"en", "vi", "km", "lo"}
     assert user.language == chosen
+
+
+def test_pick_language_leaves_user_unchanged() -> None:
+    user = User(channel="test", external_id="2", language="en", language_confirmed=True)
+
+    choice = pick_language("ສະບາຍດີ", user, None)
+
+    assert choice.language == "lo"
+    assert user.language == "en"
+    assert user.language_confirmed
+
+
+def test_menu_choice_in_turn_wins_over_message() -> None:
+    user = User(channel="test", external_id="3", language="en", language_confirmed=True)
+    choice = pick_language("đổi sang tiếng Anh giúp tôi", user, None)
+    # The language menu handler stores the owner's pick during the turn.
+    user.language, user.language_confirmed = "en", True
+
+    remember_language(user, choice, chosen_in_turn=True)
+
+    assert choice.language == "vi"
+    assert user.language == "en"
+    assert user.language_confirmed
+
+
+def test_message_language_stored_after_turn() -> None:
+    user = User(channel="test", external_id="4", language="en", language_confirmed=True)
+    choice = pick_language("ສະບາຍດີ", user, None)
+
+    remember_language(user, choice)
+
+    assert user.language == "lo"
+    assert not user.language_confirmed
