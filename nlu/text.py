@@ -40,6 +40,7 @@ _VIETNAMESE_FOLDED_WORDS = frozenset(
     truc thue thu nhap tinh troi mua ngay mai hom bong han quoc ke chuyen cuoi xo so
     mien bac dien thoai tot kiem tra muc cong ty tieu chuan hang xuat khau chau tuyen
     thang nhan nhung ve cung vi them bot nhieu it lon nho moi cu duoc hoac hoi
+    huan sap khoa lop hoc thao trien dao tao
     """.split()
 )
 

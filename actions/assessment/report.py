@@ -208,10 +208,12 @@ def build_report(
     name = questionnaire.name[language]
     level = gettext(f"assess.level.{result.level}", language)
     summary = [gettext("assess.report.title", language, name=name)]
-    all_skipped = result.counted > 0 and result.skipped == result.counted
-    if all_skipped:
+    if result.all_skipped:
+        # No scores, chart or steps to show: only the way to start again.
         summary.append(gettext("assess.report.all_skipped", language))
-    elif result.overall is None:
+        start = (gettext("assess.button.start", language), "assess:start")
+        return [Reply(text="\n".join(summary), language=language, buttons=[start, *menu_buttons])]
+    if result.overall is None:
         summary.append(gettext("assess.report.unscored", language))
     else:
         summary.append(gettext("assess.report.overall", language, score=whole_points(result.overall), level=level))
@@ -253,7 +255,7 @@ def build_report(
             title = shorten(f"{number}. {article_title(action.article_id, language)}", ARTICLE_BUTTON_MAX_CHARS)
             buttons.append((gettext("assess.button.article", language, title=title), f"kb:article:{action.article_id}"))
         lines.append(gettext("assess.report.read_more", language))
-    elif not all_skipped:
+    else:
         lines.append(gettext("assess.report.no_actions", language))
     buttons.extend(menu_buttons)
 

@@ -59,6 +59,11 @@ class ScoreResult:
     skipped: int
     not_applicable: int
 
+    @property
+    def all_skipped(self) -> bool:
+        """Whether the owner skipped every question that counts, so the run has no score."""
+        return self.counted > 0 and self.skipped == self.counted
+
 
 def level_for(overall: float | None) -> str:
     """Return the level name for an overall score (``unscored`` for None)."""
@@ -108,7 +113,7 @@ def score(questionnaire: Questionnaire, answers: Answers) -> ScoreResult:
         if gain > 0:
             gains.append((gain, index, question.id, question.dimension.value, question.articles[0]))
 
-    if counted and skipped == counted:
+    if 0 < counted == skipped:
         return ScoreResult(
             overall=None,
             level=UNSCORED_LEVEL,

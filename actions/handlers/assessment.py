@@ -279,13 +279,14 @@ def _finish(context: TurnContext, questionnaire: Questionnaire, assessment: Asse
             dimensions=earlier_result.dimension_scores or {},
         )
 
-    chart_path: Path | None = get_settings().var_dir.resolve() / CHART_FOLDER / f"assessment-{assessment.id}.png"
-    assert chart_path is not None
-    try:
-        render_chart(chart_path, questionnaire, result, language, previous, context.user.timezone)
-    except (OSError, ValueError, RuntimeError):
-        logger.exception("chart of assessment %s failed; the report goes out without it", assessment.id)
-        chart_path = None
+    chart_path: Path | None = None
+    if not result.all_skipped:
+        chart_path = get_settings().var_dir.resolve() / CHART_FOLDER / f"assessment-{assessment.id}.png"
+        try:
+            render_chart(chart_path, questionnaire, result, language, previous, context.user.timezone)
+        except (OSError, ValueError, RuntimeError):
+            logger.exception("chart of assessment %s failed; the report goes out without it", assessment.id)
+            chart_path = None
 
     store.save_result(
         context.session,

@@ -181,6 +181,16 @@ def test_wish_to_see_fairs_lists_events(chat: ChatDriver) -> None:
     assert any(command and command.startswith("events:ask:") for command in commands(replies[-1]))
 
 
+def test_unaccented_training_request_keeps_vietnamese(chat: ChatDriver) -> None:
+    chat.say("Xin chào")
+
+    replies = chat.say("tap huan sap toi")
+
+    assert replies[-1].language == "vi"
+    assert any(command and command.startswith("events:ask:") for command in commands(replies[-1]))
+    assert chat.say("/help")[0].language == "vi"
+
+
 def test_start_self_assessment_shows_sectors(chat: ChatDriver) -> None:
     replies = chat.say("start self assessment")
 

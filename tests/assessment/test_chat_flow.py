@@ -116,14 +116,17 @@ def test_all_skipped_run_has_no_score(make_owner: OwnerFactory, language: str) -
         if not any(command == "assess:skip" for _title, command in owner.buttons):
             break
         owner.press("assess:skip")
-    summary, details = owner.replies
+    [report] = owner.replies
 
-    assert gettext("assess.report.all_skipped", language) in summary.text
-    assert gettext("assess.level.beginner", language) not in summary.text
-    assert gettext("assess.report.no_actions", language) not in details.text
-    assert not [command for _title, command in details.buttons if command.startswith("kb:article:")]
+    assert gettext("assess.report.all_skipped", language) in report.text
+    assert gettext("assess.level.beginner", language) not in report.text
+    assert gettext("assess.report.skipped", language, count=1).split("1")[0] not in report.text
+    assert report.image is None
+    assert [command for _title, command in report.buttons][:2] == ["assess:start", "core:menu"]
     assert owner.assessment().status == "completed"
-    assert result_of(owner).level == "unscored"
+    stored = result_of(owner)
+    assert stored.level == "unscored"
+    assert stored.chart_path is None
 
 
 def test_answers_saved_per_turn(make_owner: OwnerFactory) -> None:
