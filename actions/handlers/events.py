@@ -188,7 +188,7 @@ def list_page(context: TurnContext, sector: str | None, country: str | None, pag
     """Return one page of upcoming events for the filter, with filter and paging buttons.
 
     ``kind`` (a key of ``KIND_FILTERS``) narrows a typed request such as "trade fairs". The
-    next-page button keeps it. The sector and country buttons list every kind again.
+    next-page button keeps it. The "all kinds", sector and country buttons list every kind again.
     """
     language = context.language
     now = utc_now()
@@ -211,6 +211,8 @@ def list_page(context: TurnContext, sector: str | None, country: str | None, pag
             f"events:countries:{LIST_MODE}:{_code(sector)}:{_code(country)}",
         ),
     ]
+    if kinds:
+        navigation.insert(0, (gettext("events.button.all_kinds", language), f"events:list:{_code(sector)}:{_code(country)}:0"))
     if (page + 1) * PAGE_SIZE < total:
         navigation.insert(
             0,

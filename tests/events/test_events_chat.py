@@ -190,6 +190,7 @@ def test_list_of_fairs_only(db_engine: Engine, catalogue: dict[str, int], now: d
     assert "Trade fair / Exhibition" in fairs[0].text
     assert "(1–3 of 4)" in fairs[0].text
     assert "events:list:any:any:1:fairs" in commands(fairs)
+    assert "events:list:any:any:0" in commands(fairs)
     assert "(4–4 of 4)" in second_page[0].text
     assert all("fair" in reply.text.split("\n")[0] for reply in fairs[1:-1] + second_page[1:-1])
     assert [reply.text.split("\n")[0] for reply in in_cambodia[1:-1]] == ["Trade fair: Sample: fair 2"]
