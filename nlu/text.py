@@ -71,10 +71,7 @@ def normalize(text: str) -> str:
     text = text.translate(_ZERO_WIDTH_TABLE)
     text = "".join(char for char in text if unicodedata.category(char) != "Cf")
     text = unicodedata.normalize("NFC", text)
-    text = "".join(
-        " " if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char
-        for char in text
-    )
+    text = "".join(" " if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char for char in text)
     return _SPACES.sub(" ", text).strip()
 
 
@@ -124,9 +121,7 @@ def detect_language(text: str) -> str | None:
 
     if any(char in _VIETNAMESE_LETTERS for char in text):
         return "vi"
-    if fold_diacritics(text) != text and any(
-        unicodedata.combining(char) for char in unicodedata.normalize("NFD", text)
-    ):
+    if fold_diacritics(text) != text and any(unicodedata.combining(char) for char in unicodedata.normalize("NFD", text)):
         return "vi"
 
     vietnamese_words = sum(1 for word in words if word in _VIETNAMESE_FOLDED_WORDS)

@@ -158,9 +158,7 @@ def test_curated_article_id_is_refused(tmp_path: Path, index: KnowledgeIndex, co
         add_file(path, index, tmp_path / "imports", content_dir, language="en")
 
 
-def test_replace_and_remove_consistency(
-    tmp_path: Path, fake_embedder, index: KnowledgeIndex, content_dir: Path
-) -> None:
+def test_replace_and_remove_consistency(tmp_path: Path, fake_embedder, index: KnowledgeIndex, content_dir: Path) -> None:
     imports = tmp_path / "imports"
     path = make_html(tmp_path / "guide.html", "Compost guide", [PARAGRAPH, "Second paragraph about sorting waste bins."])
     add_file(path, index, imports, content_dir, language="en")
