@@ -147,7 +147,7 @@ def answer(text: str, language: str | None, retriever: Retriever | None = None) 
     text_out = "\n\n".join(part for part in (notice, body, sources_line) if part)
 
     following = retriever.index.next_chunk(best.chunk_id)
-    shown = retriever.index.chunk(best.chunk_id)
+    quoted_chunk = retriever.index.chunk(best.chunk_id)
     used_articles = {hit.article_id for hit in used}
     related = _related([hit for hit in hits if hit.article_id not in used_articles], language, retriever)
     return Answer(
@@ -159,7 +159,7 @@ def answer(text: str, language: str | None, retriever: Retriever | None = None) 
         related=related,
         fallback_language=best.language if best.language != language else None,
         top_score=best.confidence,
-        start_article_id=best.article_id if shown is not None and shown.position > 0 else None,
+        start_article_id=best.article_id if quoted_chunk is not None and quoted_chunk.position > 0 else None,
     )
 
 

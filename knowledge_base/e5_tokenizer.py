@@ -50,7 +50,7 @@ def sentencepiece_model(tokenizer_json: bytes) -> bytes:
     needed: ``<s>``, ``<pad>``, ``</s>`` and ``<mask>`` become control pieces (never
     produced from text) and ``<unk>`` the unknown piece.
     """
-    # The generated protobuf module creates its classes at import, so mypy sees none of them.
+    # The generated protobuf module creates its classes at import, so mypy finds none of them.
     model_pb2: Any = importlib.import_module("sentencepiece.sentencepiece_model_pb2")
 
     tokenizer = json.loads(tokenizer_json)

@@ -117,24 +117,20 @@ def test_pick_language_leaves_user_unchanged() -> None:
     assert user.language_confirmed
 
 
-def test_menu_choice_in_turn_wins_over_message() -> None:
+@pytest.mark.parametrize(
+    ("text", "chosen_in_turn", "stored", "confirmed"),
+    [
+        # The language menu stored the owner's pick during the turn, so it wins.
+        ("đổi sang tiếng Anh giúp tôi", True, "en", True),
+        ("ສະບາຍດີ", False, "lo", False),
+    ],
+)
+def test_language_stored_after_turn(text: str, chosen_in_turn: bool, stored: str, confirmed: bool) -> None:
     user = User(channel="test", external_id="3", language="en", language_confirmed=True)
-    choice = pick_language("đổi sang tiếng Anh giúp tôi", user, None)
-    # The language menu handler stores the owner's pick during the turn.
-    user.language, user.language_confirmed = "en", True
+    choice = pick_language(text, user, None)
 
-    remember_language(user, choice, chosen_in_turn=True)
+    remember_language(user, choice, chosen_in_turn=chosen_in_turn)
 
-    assert choice.language == "vi"
-    assert user.language == "en"
-    assert user.language_confirmed
-
-
-def test_message_language_stored_after_turn() -> None:
-    user = User(channel="test", external_id="4", language="en", language_confirmed=True)
-    choice = pick_language("ສະບາຍດີ", user, None)
-
-    remember_language(user, choice)
-
-    assert user.language == "lo"
-    assert not user.language_confirmed
+    assert choice.language != "en"
+    assert user.language == stored
+    assert user.language_confirmed is confirmed
